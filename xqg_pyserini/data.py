@@ -1,0 +1,267 @@
+"""Data preparation: turn QA data sets into cross-lingual retrieval benchmarks.
+
+A benchmark is a directory a Pyserini user recognises:
+
+    corpus/docs.jsonl        Pyserini JsonCollection of the English passages (id, contents, title, text)
+    topics.<lang>.tsv        qid <TAB> question, one file per question language
+    qrels.<lang>.txt         TREC qrels (qid 0 docid 1)
+    answers.<lang>.jsonl     {"id", "answers"} per question, for the answer-based R@kt metrics
+    split.tsv                docid <TAB> train|test  (XQuAD: articles 0-35 train, 36-47 test)
+    benchmark.json           manifest: source files, languages, counts
+
+Sources: a directory of SQuAD-format files, one per language (``xquad.<lang>.json`` or
+``<lang>.json``) whose non-English question ids match the English file's; and XOR-TyDi's
+XOR-Retrieve jsonl (questions and answers only: its 18M-passage corpus is not available offline).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from xqg_pyserini.io import InputError, atomic_dir, read_jsonl, require_file
+
+#: XQuAD articles (by position in xquad.en.json) that a generator or retriever may learn from.
+TRAIN_ARTICLES = range(0, 36)
+PIVOT = "en"
+_WS = re.compile(r"\s+")
+
+
+def default_data_dir() -> Path:
+    """``../shared/data`` seen from the project root (``$XQG_DATA`` overrides it)."""
+    import os
+
+    if os.environ.get("XQG_DATA"):
+        return Path(os.environ["XQG_DATA"])
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def clean_text(text: str) -> str:
+    """Collapse all whitespace (pyserini.encode splits ``contents`` on newlines)."""
+    return _WS.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Passage:
+    docid: str
+    title: str
+    text: str
+    split: str = "test"
+
+    @property
+    def contents(self) -> str:
+        return f"{self.title} {self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    lang: str
+    text: str
+    answers: tuple[str, ...] = ()
+    docid: str | None = None
+
+
+@dataclass
+class Benchmark:
+    """English passages plus questions per language, with qrels derived from question -> docid."""
+
+    passages: dict[str, Passage]
+    questions: dict[str, list[Question]]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self.questions)
+
+    def split_of(self, docid: str) -> str:
+        return self.passages[docid].split
+
+    def topics(self, lang: str, split: str | None = None) -> dict[str, str]:
+        """qid -> question text, optionally only questions about passages of one split."""
+        return {q.qid: q.text for q in self._select(lang, split)}
+
+    def qrels(self, lang: str, split: str | None = None) -> dict[str, dict[str, int]]:
+        return {q.qid: {q.docid: 1} for q in self._select(lang, split) if q.docid}
+
+    def answers(self, lang: str, split: str | None = None) -> dict[str, list[str]]:
+        return {q.qid: list(q.answers) for q in self._select(lang, split)}
+
+    def _select(self, lang: str, split: str | None) -> list[Question]:
+        if lang not in self.questions:
+            raise KeyError(f"no questions in language {lang!r}; have {self.languages}")
+        qs = self.questions[lang]
+        if split in (None, "all"):
+            return qs
+        return [q for q in qs if q.docid and self.passages[q.docid].split == split]
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the benchmark directory atomically (see module docstring for the layout)."""
+        out = Path(out_dir)
+        with atomic_dir(out) as tmp:
+            (tmp / "corpus").mkdir()
+            with open(tmp / "corpus" / "docs.jsonl", "w", encoding="utf-8") as f:
+                for p in self.passages.values():
+                    row = {"id": p.docid, "contents": p.contents, "title": p.title, "text": p.text}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with open(tmp / "split.tsv", "w", encoding="utf-8") as f:
+                f.writelines(f"{p.docid}\t{p.split}\n" for p in self.passages.values())
+            for lang, qs in self.questions.items():
+                with open(tmp / f"topics.{lang}.tsv", "w", encoding="utf-8") as f:
+                    f.writelines(f"{q.qid}\t{q.text}\n" for q in qs)
+                with open(tmp / f"qrels.{lang}.txt", "w", encoding="utf-8") as f:
+                    f.writelines(f"{q.qid} 0 {q.docid} 1\n" for q in qs if q.docid)
+                with open(tmp / f"answers.{lang}.jsonl", "w", encoding="utf-8") as f:
+                    for q in qs:
+                        f.write(json.dumps({"id": q.qid, "answers": list(q.answers)}, ensure_ascii=False) + "\n")
+            manifest = {
+                "languages": self.languages,
+                "passages": len(self.passages),
+                "questions": {lang: len(qs) for lang, qs in self.questions.items()},
+                "sources": self.sources,
+            }
+            (tmp / "benchmark.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, bench_dir: str | Path) -> "Benchmark":
+        """Read a directory written by :meth:`save`."""
+        root = require_file(bench_dir, "benchmark directory")
+        manifest = json.loads(require_file(root / "benchmark.json").read_text())
+        splits = dict(_read_tsv(root / "split.tsv", 2)) if (root / "split.tsv").exists() else {}
+        passages = {}
+        for _, row in read_jsonl(root / "corpus" / "docs.jsonl"):
+            docid = str(row["id"])
+            passages[docid] = Passage(docid, row.get("title", ""), row.get("text", row.get("contents", "")),
+                                      splits.get(docid, "test"))
+        questions = {}
+        for lang in manifest["languages"]:
+            answers = {str(o["id"]): tuple(o.get("answers", ())) for _, o in read_jsonl(root / f"answers.{lang}.jsonl")}
+            qrels = {}
+            if (root / f"qrels.{lang}.txt").exists():
+                for qid, _, docid, _rel in _read_tsv(root / f"qrels.{lang}.txt", 4, sep=None):
+                    qrels[qid] = docid
+            questions[lang] = [Question(qid, lang, text, answers.get(qid, ()), qrels.get(qid))
+                               for qid, text in _read_tsv(root / f"topics.{lang}.tsv", 2)]
+        return cls(passages, questions, manifest.get("sources", {}))
+
+
+def _read_tsv(path: Path, columns: int, sep: str | None = "\t") -> Iterable[list[str]]:
+    require_file(path)
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split(sep, columns - 1) if sep else line.split()
+            if len(parts) != columns:
+                raise InputError(path, f"expected {columns} columns, found {len(parts)}", line=number)
+            yield parts
+
+
+# ----------------------------------------------------------------------------- SQuAD / XQuAD
+
+def find_squad_files(data_dir: str | Path) -> dict[str, Path]:
+    """Language -> file for ``xquad.<lang>.json`` or ``<lang>.json`` in ``data_dir``."""
+    root = require_file(data_dir, "data directory")
+    files: dict[str, Path] = {}
+    for path in sorted(root.glob("*.json")):
+        m = re.fullmatch(r"(?:xquad\.)?([a-z]{2,3}(?:[-_][A-Za-z]+)?)\.json", path.name)
+        if m:
+            files[m.group(1)] = path
+    if PIVOT not in files:
+        raise InputError(root, f"no English file (xquad.{PIVOT}.json or {PIVOT}.json) found")
+    return files
+
+
+def _load_squad(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"malformed JSON ({err.msg})", line=err.lineno) from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise InputError(path, 'not SQuAD format (no top-level "data" list)')
+    return data["data"]
+
+
+def _line_of(path: Path, needle: str) -> int | None:
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if needle in line:
+                return number
+    return None
+
+
+def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] | None = None,
+                   train_articles: range = TRAIN_ARTICLES) -> Benchmark:
+    """Build a benchmark from per-language SQuAD files whose question ids match the English file's.
+
+    Passages are the English paragraphs, docid ``<title>_<paragraph index>``; each non-English
+    question is relevant to the English paragraph holding the question with the same id.
+    """
+    root = Path(data_dir) if data_dir else default_data_dir() / "xquad"
+    files = find_squad_files(root)
+    wanted = set(languages) if languages else set(files) - {PIVOT}
+    missing = wanted - set(files)
+    if missing:
+        raise InputError(root, f"no SQuAD file for language(s) {sorted(missing)}")
+    passages: dict[str, Passage] = {}
+    owner: dict[str, str] = {}  # English question id -> docid
+    for a, article in enumerate(_load_squad(files[PIVOT])):
+        title = str(article.get("title", f"article{a}"))
+        split = "train" if a in train_articles else "test"
+        for p, para in enumerate(article.get("paragraphs", [])):
+            docid = f"{re.sub(r'[^0-9A-Za-z_.-]+', '_', title)}_{p}"
+            if docid in passages:
+                raise InputError(files[PIVOT], f"duplicate paragraph id {docid}")
+            passages[docid] = Passage(docid, clean_text(title.replace("_", " ")), clean_text(para["context"]), split)
+            for qa in para.get("qas", []):
+                owner[str(qa["id"])] = docid
+    questions: dict[str, list[Question]] = {}
+    for lang in sorted(wanted):
+        path = files[lang]
+        qs = []
+        for article in _load_squad(path):
+            for para in article.get("paragraphs", []):
+                for qa in para.get("qas", []):
+                    qid = str(qa.get("id", ""))
+                    if qid not in owner:
+                        raise InputError(path, f"question id {qid!r} has no English counterpart in {files[PIVOT].name}",
+                                         line=_line_of(path, f'"{qid}"'))
+                    answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+                    qs.append(Question(qid, lang, clean_text(qa["question"]), answers, owner[qid]))
+        questions[lang] = qs
+    return Benchmark(passages, questions, {lang: str(files[lang]) for lang in sorted(wanted | {PIVOT})})
+
+
+# ----------------------------------------------------------------------------- XOR-TyDi
+
+def read_xor_retrieve(path: str | Path) -> dict[str, list[Question]]:
+    """XOR-Retrieve jsonl (id, question, answers, lang) -> questions per language.
+
+    The official train file spells Arabic ``" ar"``; language codes are stripped.
+    """
+    p = require_file(path)
+    out: dict[str, list[Question]] = {}
+    for number, row in read_jsonl(p):
+        for key in ("id", "question", "lang"):
+            if key not in row:
+                raise InputError(p, f"missing field {key!r}", line=number)
+        lang = str(row["lang"]).strip()
+        answers = tuple(str(a) for a in row.get("answers", []))
+        out.setdefault(lang, []).append(Question(str(row["id"]), lang, clean_text(row["question"]), answers))
+    if not out:
+        raise InputError(p, "no questions found")
+    return out
+
+
+def xquad_training_pairs(bench: Benchmark, split: str = "train",
+                         languages: Iterable[str] | None = None) -> list[tuple[Passage, Question]]:
+    """(English passage, question in language L) pairs of one split, for generator/retriever training."""
+    langs = list(languages) if languages else bench.languages
+    pairs = []
+    for lang in langs:
+        for q in bench._select(lang, split):
+            pairs.append((bench.passages[q.docid], q))
+    return pairs
