@@ -27,8 +27,174 @@ def _run_prepare(args) -> None:
     print(f"wrote {out}: {len(bench.passages)} passages, languages {' '.join(bench.languages)}")
 
 
+def _add_index(sub) -> None:
+    p = sub.add_parser("index", help="build a BM25 (Lucene) or dense (FAISS) index in Pyserini's layout",
+                       description="BM25: Anserini's IndexCollection over a JsonCollection. Dense: encode every "
+                                   "passage ('title text') into a FAISS IndexFlatIP with a docid file.")
+    p.add_argument("kind", choices=["bm25", "dense"])
+    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file (id, contents|text, title)")
+    p.add_argument("--out", required=True, help="index directory to write (replaced only when complete)")
+    _encoder_options(p)
+    p.set_defaults(func=_run_index)
+
+
+def _encoder_options(p) -> None:
+    g = p.add_argument_group("dense encoder")
+    g.add_argument("--encoder", default="multilingual-e5-small",
+                   help="Hugging Face checkpoint (name or directory); default: multilingual-e5-small, built offline")
+    g.add_argument("--preset", choices=["e5", "dpr"], default=None, help="settings family (default: from the model)")
+    g.add_argument("--pooling", choices=["cls", "mean"], default=None)
+    g.add_argument("--l2-norm", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--batch-size", type=int, default=32)
+
+
+def _encoder(args):
+    from xqg_pyserini.encoders import TransformerEncoder
+
+    return TransformerEncoder(args.encoder, args.preset, pooling=args.pooling, l2_norm=args.l2_norm,
+                              batch_size=args.batch_size)
+
+
+def _run_index(args) -> None:
+    from xqg_pyserini.indexing import build_bm25_index, build_faiss_index
+
+    if args.kind == "bm25":
+        out = build_bm25_index(args.corpus, args.out)
+    else:
+        out = build_faiss_index(args.corpus, _encoder(args), args.out)
+    print(f"wrote {out}")
+
+
+def _add_search(sub) -> None:
+    p = sub.add_parser("search", help="batch search into TREC run files (BM25, dense, or their hybrid)",
+                       description="Give --bm25 for BM25, --dense for dense retrieval, both for Pyserini's "
+                                   "HybridSearcher. Topics: one TSV (--topics, --output) or a benchmark's "
+                                   "languages (--benchmark, --output-dir: one run per language).")
+    p.add_argument("--bm25", help="Lucene index directory")
+    p.add_argument("--dense", help="FAISS index directory")
+    p.add_argument("--topics", help="TSV file: qid<TAB>question")
+    p.add_argument("--output", help="run file for --topics")
+    p.add_argument("--benchmark", help="benchmark directory from `xqg prepare`")
+    p.add_argument("--languages", nargs="*", default=None)
+    p.add_argument("--split", default="test", choices=["train", "test", "all"])
+    p.add_argument("--output-dir", help="runs directory for --benchmark (files <name>.<lang>.trec)")
+    p.add_argument("--name", default=None, help="method name for run files and the run tag")
+    p.add_argument("--k", type=int, default=100, help="hits per query")
+    p.add_argument("--alpha", type=float, default=0.5, help="hybrid: weight of the BM25 side")
+    _encoder_options(p)
+    p.set_defaults(func=_run_search)
+
+
+def _run_search(args) -> None:
+    from xqg_pyserini.data import Benchmark
+    from xqg_pyserini.io import InputError
+    from xqg_pyserini.search import (HybridSearcher, HybridSettings, bm25_searcher, dense_searcher,
+                                     read_topics, run_path, search_to_file)
+
+    if not (args.bm25 or args.dense):
+        raise InputError(None, "give --bm25, --dense, or both")
+    sparse = bm25_searcher(args.bm25) if args.bm25 else None
+    dense = dense_searcher(args.dense, _encoder(args)) if args.dense else None
+    searcher = HybridSearcher(dense, sparse) if sparse and dense else (dense or sparse)
+    name = args.name or ("hybrid" if sparse and dense else "dense" if dense else "bm25")
+    hybrid = HybridSettings(alpha=args.alpha)
+    if args.topics:
+        if not args.output:
+            raise InputError(None, "--topics needs --output")
+        search_to_file(searcher, read_topics(args.topics), args.output, name, args.k, hybrid=hybrid)
+        print(f"wrote {args.output}")
+        return
+    if not (args.benchmark and args.output_dir):
+        raise InputError(None, "give --topics and --output, or --benchmark and --output-dir")
+    bench = Benchmark.load(args.benchmark)
+    for lang in args.languages or bench.languages:
+        out = run_path(args.output_dir, name, lang)
+        search_to_file(searcher, bench.topics(lang, args.split), out, name, args.k, hybrid=hybrid)
+        print(f"wrote {out}")
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="score run files with ir_measures (and R@2kt/R@5kt from answers)",
+                       description="One run against qrels (--run, --qrels), or a method's run per language of a "
+                                   "benchmark (--benchmark, --runs-dir, --name) as a table with the macro average.")
+    p.add_argument("--run")
+    p.add_argument("--qrels")
+    p.add_argument("--benchmark")
+    p.add_argument("--runs-dir")
+    p.add_argument("--name", help="method name used in the run file names")
+    p.add_argument("--split", default="test", choices=["train", "test", "all"])
+    p.add_argument("--json", help="also write the table as JSON here")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args) -> None:
+    from xqg_pyserini.data import Benchmark
+    from xqg_pyserini.evaluation import LABELS, evaluate_languages, evaluate_run, read_qrels, read_run
+    from xqg_pyserini.io import InputError
+    from xqg_pyserini.search import run_path
+
+    if args.run and args.qrels:
+        for name, value in evaluate_run(read_run(args.run), read_qrels(args.qrels)).items():
+            print(f"{LABELS.get(name, name):10s}{value:.4f}")
+        return
+    if not (args.benchmark and args.runs_dir and args.name):
+        raise InputError(None, "give --run and --qrels, or --benchmark, --runs-dir and --name")
+    bench = Benchmark.load(args.benchmark)
+    langs = [l for l in bench.languages if run_path(args.runs_dir, args.name, l).exists()]
+    if not langs:
+        raise InputError(args.runs_dir, f"no run files {args.name}.<lang>.trec")
+    table = evaluate_languages({l: read_run(run_path(args.runs_dir, args.name, l)) for l in langs},
+                               {l: bench.qrels(l, args.split) for l in langs},
+                               answers={l: bench.answers(l, args.split) for l in langs},
+                               passages={d: p.text for d, p in bench.passages.items()})
+    print(table.format())
+    if args.json:
+        table.to_json(args.json)
+
+
+def _add_fuse(sub) -> None:
+    p = sub.add_parser("fuse", help="reciprocal-rank fusion of TREC run files (pyserini.fusion)")
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--rrf-k", type=int, default=60)
+    p.add_argument("--k", type=int, default=1000)
+    p.set_defaults(func=lambda a: _run_fuse(a))
+
+
+def _run_fuse(args) -> None:
+    from xqg_pyserini.search import reciprocal_rank_fusion
+
+    reciprocal_rank_fusion(args.runs, args.output, rrf_k=args.rrf_k, k=args.k)
+    print(f"wrote {args.output}")
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the main job: XQuAD, 11 languages, BM25 / dense / hybrid (/ + xQG), tables",
+                       description="Prepares XQuAD, builds the BM25 and multilingual-e5-small indexes, searches "
+                                   "every language's questions, and prints per-language tables with the macro "
+                                   "average. Run files and results.json go to runs/xquad/.")
+    p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    p.add_argument("--languages", nargs="*", default=None)
+    p.add_argument("--split", default="test", choices=["train", "test", "all"],
+                   help="which articles' questions to ask (default: test, articles 36-47)")
+    p.add_argument("--encoder", default="multilingual-e5-small")
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--xqg-queries", default=None, help="generated queries (JSONL) to add dense+xQG rows")
+    p.add_argument("--work", default=".", help="where collections/, indexes/ and runs/ are")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> None:
+    from xqg_pyserini.pipeline import run_benchmark
+
+    result = run_benchmark(args.data, args.languages, args.split, args.encoder, args.work, k=args.k,
+                           xqg_queries=args.xqg_queries)
+    print()
+    print(result.format())
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
-COMMANDS = [_add_prepare]
+COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

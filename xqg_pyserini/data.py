@@ -130,7 +130,7 @@ class Benchmark:
         """Read a directory written by :meth:`save`."""
         root = require_file(bench_dir, "benchmark directory")
         manifest = json.loads(require_file(root / "benchmark.json").read_text())
-        splits = dict(_read_tsv(root / "split.tsv", 2)) if (root / "split.tsv").exists() else {}
+        splits = dict(read_tsv(root / "split.tsv", 2)) if (root / "split.tsv").exists() else {}
         passages = {}
         for _, row in read_jsonl(root / "corpus" / "docs.jsonl"):
             docid = str(row["id"])
@@ -141,14 +141,15 @@ class Benchmark:
             answers = {str(o["id"]): tuple(o.get("answers", ())) for _, o in read_jsonl(root / f"answers.{lang}.jsonl")}
             qrels = {}
             if (root / f"qrels.{lang}.txt").exists():
-                for qid, _, docid, _rel in _read_tsv(root / f"qrels.{lang}.txt", 4, sep=None):
+                for qid, _, docid, _rel in read_tsv(root / f"qrels.{lang}.txt", 4, sep=None):
                     qrels[qid] = docid
             questions[lang] = [Question(qid, lang, text, answers.get(qid, ()), qrels.get(qid))
-                               for qid, text in _read_tsv(root / f"topics.{lang}.tsv", 2)]
+                               for qid, text in read_tsv(root / f"topics.{lang}.tsv", 2)]
         return cls(passages, questions, manifest.get("sources", {}))
 
 
-def _read_tsv(path: Path, columns: int, sep: str | None = "\t") -> Iterable[list[str]]:
+def read_tsv(path: Path, columns: int, sep: str | None = "\t") -> Iterable[list[str]]:
+    """Rows of a TSV (or, with ``sep=None``, whitespace-separated) file; a short row is an InputError."""
     require_file(path)
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
