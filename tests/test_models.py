@@ -78,7 +78,8 @@ def _write_tiny_model(path, hidden=32, ffn=64, vocab=6, max_pos=8, type_vocab=2)
     offset = len(head) + dir_size
     directory, body = struct.pack("<i", len(payloads)), b""
     for name, dtype, count, data in payloads:
-        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dtype, count, offset, len(data))
+        directory += struct.pack("<H", len(name)) + name.encode()
+        directory += struct.pack("<BIQQ", dtype, count, offset, len(data))
         body += data
         offset += len(data)
     path.write_bytes(head + directory + body)

@@ -193,8 +193,61 @@ def _run_demo(args) -> None:
     print(result.format())
 
 
+def _query_selection(p) -> None:
+    p.add_argument("--queries", required=True, help="generated queries (JSONL: docid, lang, i, query, generator)")
+    p.add_argument("--languages", nargs="+", default=None, help="query languages to use (default: all)")
+    p.add_argument("--per-language", type=int, default=None, help="first N queries (by i) per passage and language")
+    p.add_argument("--skip-unknown", action="store_true", help="skip (and count) queries whose docid is unknown")
+
+
+def _add_augment(sub) -> None:
+    p = sub.add_parser("augment", help="xQG: fuse generated-query embeddings into a FAISS flat index",
+                       description="e' = (1-a)*e_p + a*SUM(e_q) (--fusion sum, the paper, a=0.01) or "
+                                   "(1-b)*e_p + b*mean(e_q) (--fusion mean); streams the index in blocks. "
+                                   "Query embeddings are cached, so another --weight does not re-encode.")
+    p.add_argument("--index", required=True, help="Pyserini FAISS index directory (index + docid)")
+    p.add_argument("--out", required=True, help="augmented index directory to write (appears only when complete)")
+    _query_selection(p)
+    p.add_argument("--fusion", choices=["sum", "mean"], default="sum")
+    p.add_argument("--weight", type=float, default=0.01, help="a (sum) or b (mean); default 0.01")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise augmented vectors after fusion")
+    p.add_argument("--per-language-indexes", action="store_true",
+                   help="write OUT/<lang>/ per language, each with only that language's queries")
+    p.add_argument("--block-size", type=int, default=8192, help="passage vectors per block")
+    _encoder_options(p)
+    p.set_defaults(func=_run_augment)
+
+
+def _run_augment(args) -> None:
+    from xqg_pyserini.augmentation import augment_index, augment_per_language
+
+    run = augment_per_language if args.per_language_indexes else augment_index
+    manifest = run(args.index, args.queries, _encoder(args), args.out, fusion=args.fusion, weight=args.weight,
+                   normalize=args.normalize, languages=args.languages, queries_per_language=args.per_language,
+                   on_unknown_docid="skip" if args.skip_unknown else "error", block_size=args.block_size)
+    print(f"wrote {args.out}: {manifest['counts']}")
+
+
+def _add_expand(sub) -> None:
+    p = sub.add_parser("expand", help="cross-lingual doc2query: append generated queries to passages (for BM25)",
+                       description="Writes a JsonCollection .jsonl whose contents end with each passage's "
+                                   "generated queries; index it with `xqg index bm25`.")
+    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file")
+    p.add_argument("--out", required=True, help=".jsonl file to write (put it alone in a directory to index it)")
+    _query_selection(p)
+    p.set_defaults(func=_run_expand)
+
+
+def _run_expand(args) -> None:
+    from xqg_pyserini.doc2query import expand_corpus
+
+    counts = expand_corpus(args.corpus, args.queries, args.out, args.languages, args.per_language,
+                           "skip" if args.skip_unknown else "error")
+    print(f"wrote {args.out}: {counts}")
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
-COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo]
+COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo, _add_augment, _add_expand]
 
 
 def build_parser() -> argparse.ArgumentParser:
