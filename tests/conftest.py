@@ -59,3 +59,78 @@ def sample_corpus(tmp_path) -> Path:
         for docid, title, text in SAMPLE_PASSAGES:
             f.write(json.dumps({"id": docid, "contents": f"{title} {text}", "title": title, "text": text}) + "\n")
     return corpus
+
+
+# ----------------------------------------------------------------------------- tiny generators (test_generation*)
+
+GEN_TEXTS = [f"{t} {x}" for _, t, x in SAMPLE_PASSAGES] + [
+    "Generate a German question for this passage: Question: Wann wurde die Stadt gegründet? Was ist das?",
+    "Generate a Russian question for this passage: Что такое река? Где находится город?",
+    "Generate a Chinese question for this passage: 巴黎是法国的首都吗？河流在哪里？",
+    "Generate a Spanish question for this passage: ¿Cuál es la capital de Francia? ¿Dónde está el río?",
+    "Generate a Arabic Greek Hindi Thai Turkish Vietnamese Romanian question: ما هو النهر؟ Ποιος είναι; क्या है? อะไร Nedir? Là gì? Ce este?",
+]
+
+
+def build_tiny_tokenizer(texts: list[str], template: str):
+    """A byte-level BPE tokenizer trained on ``texts`` in well under a second.
+
+    ``template`` says which special tokens frame a sequence: "<bos> $A" for a causal LM,
+    "$A </s>" for a T5-style encoder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<bos>", "<unk>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts * 3, trainers.BpeTrainer(vocab_size=600, special_tokens=specials,
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    ids = {s: tok.token_to_id(s) for s in specials}
+    used = [s for s in specials if s in template]
+    tok.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(s, ids[s]) for s in used])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", bos_token="<bos>",
+                                   unk_token="<unk>", model_max_length=512)
+
+
+def build_tiny_causal(out: Path, seed: int = 0) -> Path:
+    """A 2-layer Gemma 3 text model (hidden 32) and its tokenizer, saved as a checkpoint."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tok = build_tiny_tokenizer(GEN_TEXTS, "<bos> $A")
+    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+                              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+                              sliding_window=64)
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    Gemma3ForCausalLM(config).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def build_tiny_seq2seq(out: Path, seed: int = 0) -> Path:
+    """A 2-layer mT5 (d_model 32) and its tokenizer, saved as a checkpoint."""
+    import torch
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    tok = build_tiny_tokenizer(GEN_TEXTS, "$A </s>")
+    config = MT5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2,
+                       num_heads=2, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    MT5ForConditionalGeneration(config).eval().save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory) -> Path:
+    return build_tiny_causal(tmp_path_factory.mktemp("tiny-gemma3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory) -> Path:
+    return build_tiny_seq2seq(tmp_path_factory.mktemp("tiny-mt5"))

@@ -31,7 +31,7 @@ def test_squad_dir_to_benchmark_round_trip(tmp_path):
                                              "Some Title Context number 1 with a newline.")
     assert bench.topics("de") == {"q1": "Wer?", "q2": "Wann?", "q3": "Wo?"}
     assert bench.qrels("de") == {"q1": {"Some_Title_0": 1}, "q2": {"Some_Title_1": 1}, "q3": {"Some_Title_1": 1}}
-    assert bench.answers("de")["q3"] == ["Rom"]  # duplicates removed, order kept
+    assert bench.answers("de")["q3"] == ["Rome"]  # English answers (matched in English passages), deduplicated
     out = bench.save(tmp_path / "bench")
     assert (out / "qrels.de.txt").read_text().splitlines()[0] == "q1 0 Some_Title_0 1"
     docs = [json.loads(l) for l in (out / "corpus" / "docs.jsonl").read_text().splitlines()]

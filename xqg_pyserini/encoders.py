@@ -74,7 +74,7 @@ class TransformerEncoder:
                        show_progress: bool | None = None) -> np.ndarray:
         s = self.settings
         texts = [s.query_prefix + q for q in queries]
-        return self._encode(texts, s.query_max_length, batch_size, show_progress, "queries")
+        return self._encode(texts, s.query_max_length, batch_size, show_progress, "query")
 
     def encode_passages(self, passages: Sequence[str], titles: Sequence[str] | None = None,
                         batch_size: int | None = None, show_progress: bool | None = None) -> np.ndarray:
@@ -83,7 +83,7 @@ class TransformerEncoder:
         if titles is not None:
             passages = [f"{t} {p}" if t else p for t, p in zip(titles, passages)]
         texts = [s.passage_prefix + p for p in passages]
-        return self._encode(texts, s.passage_max_length, batch_size, show_progress, "passages")
+        return self._encode(texts, s.passage_max_length, batch_size, show_progress, "passage")
 
     def embed(self, batch: dict) -> torch.Tensor:
         """Pooled (and optionally normalised) vectors of a tokenized batch; differentiable, for training."""
@@ -109,7 +109,7 @@ class TransformerEncoder:
         # Length bucketing: batches of similar length waste less compute on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         progress = self.show_progress if show_progress is None else show_progress
-        bar = tqdm(total=len(texts), unit=unit[:-1], desc=f"encode {unit}", disable=not progress or len(texts) <= size)
+        bar = tqdm(total=len(texts), unit=unit, desc=f"encode {unit} texts", disable=not progress or len(texts) <= size)
         with torch.inference_mode():
             for start in range(0, len(order), size):
                 idx = order[start:start + size]

@@ -250,11 +250,15 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: TrainConfig
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=cfg.lr, weight_decay=0.0)
     total = len(batches)
 
-    def lr_at(step: int) -> float:  # linear warm-up, cosine decay to 10%
+    def lr_at(step: int, spent: float) -> float:
+        """Linear warm-up, then cosine decay to 10% by the last step or by the time limit,
+        whichever comes first, so a time-capped run still ends with a small learning rate."""
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
         progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        if cfg.max_minutes:
+            progress = max(progress, spent / (cfg.max_minutes * 60))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     step, log = _load_checkpoint(work, model, optimizer)
     spent = log[-1]["train_seconds"] if log else 0.0
@@ -266,7 +270,7 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: TrainConfig
             started = time.perf_counter()
             torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout: same masks after a resume
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_at(step)
+                group["lr"] = cfg.lr * lr_at(step, spent)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = _loss(model, tokenizer, [encoded[i] for i in batches[step]], seq2seq)
             loss.backward()
@@ -339,3 +343,25 @@ def train_from_sources(out: str | Path | None = None, pairs_file: str | Path | N
     pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
     target = Path(out) if out else cache_dir("models") / DEFAULT_GENERATOR
     return train_generator(pairs, target, cfg, work_dir)
+
+
+def shipped_generator_dir() -> Path:
+    """Where the package keeps its trained adapter (present only if small enough to ship)."""
+    return Path(__file__).resolve().parent / "resources" / "generator"
+
+
+def resolve_generator(spec: str) -> Path:
+    """Directory of a generator: ``xqg`` (our trained adapter: shipped, else the cache), the base
+    ``gemma-3-270m``, or a local directory (a trained generator or a Hugging Face checkpoint)."""
+    if spec in ("xqg", DEFAULT_GENERATOR):
+        for place in (shipped_generator_dir(), cache_dir("models") / DEFAULT_GENERATOR):
+            if (place / "generator.json").exists():
+                return place
+        raise InputError(None, f"generator {spec!r} is not trained yet; build it with: xqg train-generator")
+    if spec == GEMMA_BASE:
+        return materialize_gemma()
+    path = Path(spec)
+    if not ((path / "config.json").exists() or (path / "generator.json").exists()):
+        raise InputError(path, "not a generator: expected a directory with config.json or generator.json "
+                               f"(offline models: 'xqg', {GEMMA_BASE!r})")
+    return path

@@ -110,7 +110,8 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
                                      tag=method, k=k) for lang in bench.languages}
         result.tables[method] = evaluate_languages(runs, qrels, answers=answers, passages=passages)
         result.seconds[method] = time.time() - clock
-        log(f"[search] {method}: {result.tables[method].format().splitlines()[-1].split()[1:2]} nDCG@10 macro "
+        macro = result.tables[method].rows["macro"]
+        log(f"[search] {method}: macro nDCG@10 {macro['nDCG@10']:.4f}, R@1 {macro['R@1']:.4f} "
             f"({result.seconds[method]:.0f}s)")
     write_json(runs_dir / "results.json", {
         "split": split, "model": model, "k": k, "seconds": result.seconds,

@@ -19,8 +19,15 @@ def seq2seq_prompt(lang: str, title: str, passage: str, template: str = PAPER_PR
 
 
 def causal_prompt_ids(tokenizer, lang: str, title: str, passage: str, max_input_tokens: int = 256,
-                      template: str = CAUSAL_TEMPLATE) -> list[int]:
-    """Token ids of the prompt: BOS + head (with the title) + passage (truncated) + tail.
+                      template: str = CAUSAL_TEMPLATE, prefix: str = "") -> list[int]:
+    """Token ids of the prompt (see :func:`causal_prompt`)."""
+    return causal_prompt(tokenizer, lang, title, passage, max_input_tokens, template, prefix)[0]
+
+
+def causal_prompt(tokenizer, lang: str, title: str, passage: str, max_input_tokens: int = 256,
+                  template: str = CAUSAL_TEMPLATE, prefix: str = "") -> tuple[list[int], bool]:
+    """(token ids, whether the passage was cut) of the prompt: BOS + prefix (e.g. few-shot examples, not counted in the budget)
+    + head (with the title) + passage (truncated) + tail.
 
     ``template`` must contain ``{passage}``; the passage is cut so that the whole prompt has at
     most ``max_input_tokens`` tokens (the paper truncates its input at 256).
@@ -29,16 +36,17 @@ def causal_prompt_ids(tokenizer, lang: str, title: str, passage: str, max_input_
         raise ValueError("a causal prompt template must contain {passage}")
     head_t, tail_t = template.split("{passage}", 1)
     name = language_name(lang)
-    head = head_t.format(language=name, title=title).rstrip(" ")
+    head = prefix + head_t.format(language=name, title=title).rstrip(" ")
     tail = tail_t.format(language=name, title=title)
     ids_head = tokenizer(head, add_special_tokens=False)["input_ids"]
     ids_tail = tokenizer(tail, add_special_tokens=False)["input_ids"]
     ids_body = tokenizer(" " + passage, add_special_tokens=False)["input_ids"]
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    budget = max_input_tokens - len(bos) - len(ids_head) - len(ids_tail)
+    fixed = len(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+    budget = max_input_tokens + fixed - len(bos) - len(ids_head) - len(ids_tail)
     if budget < 8:
         raise ValueError(f"max_input_tokens={max_input_tokens} leaves no room for the passage")
-    return bos + ids_head + ids_body[:budget] + ids_tail
+    return bos + ids_head + ids_body[:budget] + ids_tail, len(ids_body) > budget
 
 
 def causal_target_ids(tokenizer, question: str) -> list[int]:

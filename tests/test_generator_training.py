@@ -1,0 +1,124 @@
+"""Generator training on tiny models: LoRA and full, causal and seq2seq, checkpoint-resume, export."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xqg_pyserini.generator_training import (Pair, TrainConfig, batch_plan, read_pairs, resolve_generator,
+                                             train_generator)
+from xqg_pyserini.generators import Sampling, load_generator
+from xqg_pyserini.io import InputError
+
+PAIRS = [Pair("Paris", "Paris is the capital of France.", "de", "Was ist die Hauptstadt von Frankreich?"),
+         Pair("Nile", "The Nile is a river in Africa.", "ru", "Что такое Нил?"),
+         Pair("Jupiter", "Jupiter is the largest planet.", "zh", "木星是什么？")]
+
+
+def cfg(base: Path, **kw) -> TrainConfig:
+    defaults = dict(base=str(base), lora_r=4, lora_alpha=8, lr=1e-2, batch_size=2, max_pairs=24, warmup_steps=1,
+                    max_input_tokens=64, checkpoint_every=3)
+    defaults.update(kw)
+    return TrainConfig(**defaults)
+
+
+def losses(work: Path) -> list[float]:
+    return [json.loads(x)["loss"] for x in (work / "train.log").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("model,lora_r", [("tiny_causal", 4), ("tiny_causal", 0), ("tiny_seq2seq", 4), ("tiny_seq2seq", 0)])
+def test_training_lowers_the_loss_and_exports_a_loadable_generator(model, lora_r, tmp_path, request):
+    base = request.getfixturevalue(model)
+    out = train_generator(PAIRS, tmp_path / "gen", cfg(base, lora_r=lora_r), tmp_path / "work")
+    seen = losses(tmp_path / "work")
+    assert len(seen) == 12 and sum(seen[-3:]) < sum(seen[:3])
+    meta = json.loads((out / "generator.json").read_text())
+    assert meta["steps"] == 12 and meta["pairs_seen"] == 24 and meta["id"] == "gen"
+    if lora_r:
+        weights = load_file(str(out / "adapter_model.safetensors"))
+        assert weights and all(w.dtype == torch.float16 for w in weights.values())
+        assert not (out / "model.safetensors").exists()
+    gen = load_generator(str(out), Sampling(max_new_tokens=4, max_input_tokens=64))
+    assert gen.id == "gen" and len(gen.generate([], 2)) == 0
+    from xqg_pyserini.generators import Request
+    assert len(gen.generate([Request("d", "de", "Paris", "Paris is big.")], 2)[0]) == 2
+
+
+def test_resumed_training_matches_an_uninterrupted_run(tiny_causal, tmp_path):
+    whole = train_generator(PAIRS, tmp_path / "a", cfg(tiny_causal), tmp_path / "wa")
+    part = cfg(tiny_causal)
+    import xqg_pyserini.generator_training as gt
+
+    calls = {"n": 0}
+    real = gt._loss
+
+    def dying_loss(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # a kill after the checkpoint at step 6
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    gt._loss = dying_loss
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_generator(PAIRS, tmp_path / "b", part, tmp_path / "wb")
+    finally:
+        gt._loss = real
+    assert json.loads((tmp_path / "wb" / "checkpoint" / "state.json").read_text())["step"] == 6
+    resumed = train_generator(PAIRS, tmp_path / "b", part, tmp_path / "wb")
+    wa, wb = load_file(str(whole / "adapter_model.safetensors")), load_file(str(resumed / "adapter_model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-3), k
+    assert losses(tmp_path / "wa") == pytest.approx(losses(tmp_path / "wb"), abs=1e-3)
+
+
+def test_batch_plan_is_a_function_of_the_seed():
+    c = TrainConfig(batch_size=2, max_pairs=10, seed=3)
+    a, b = batch_plan(4, c, [5, 1, 3, 2]), batch_plan(4, c, [5, 1, 3, 2])
+    assert a == b and sum(len(x) for x in a) == 10 and {i for x in a for i in x} == {0, 1, 2, 3}
+    assert batch_plan(4, TrainConfig(batch_size=2, max_pairs=10, seed=4), [5, 1, 3, 2]) != a
+
+
+def test_pairs_file_validation(tmp_path):
+    good = tmp_path / "p.jsonl"
+    good.write_text(json.dumps({"title": "T", "passage": "P", "lang": "de", "question": "Q?"}) + "\n")
+    assert read_pairs(good) == [Pair("T", "P", "de", "Q?")]
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(json.dumps({"passage": "P", "lang": "xx", "question": "Q?"}) + "\n")
+    with pytest.raises(InputError, match=r"b.jsonl:1: unknown language code 'xx'"):
+        read_pairs(bad)
+    bad.write_text(json.dumps({"passage": "", "lang": "de", "question": "Q?"}) + "\n")
+    with pytest.raises(InputError, match="empty field 'passage'"):
+        read_pairs(bad)
+    with pytest.raises(InputError, match="not a generator"):
+        resolve_generator(str(tmp_path))
+
+
+def test_cli_train_generator_parses_and_calls_the_api(tiny_causal, tmp_path):
+    from xqg_pyserini.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"title": p.title, "passage": p.passage, "lang": p.lang, "question": p.question},
+                                        ensure_ascii=False) + "\n" for p in PAIRS))
+    code = main(["train-generator", "--base", str(tiny_causal), "--pairs", str(pairs), "--out", str(tmp_path / "g"),
+                 "--work-dir", str(tmp_path / "w"), "--max-pairs", "4", "--batch-size", "2", "--max-input-tokens", "64"])
+    assert code == 0 and (tmp_path / "g" / "generator.json").exists()
+
+
+@pytest.mark.integration
+def test_gemma_base_materializes_and_tokenizes():
+    from transformers import AutoTokenizer
+
+    from xqg_pyserini.generator_training import materialize_gemma
+    from xqg_pyserini.prompts import causal_prompt_ids, causal_target_ids
+
+    path = materialize_gemma()
+    tok = AutoTokenizer.from_pretrained(path)
+    ids = causal_prompt_ids(tok, "de", "Paris", "Paris is the capital of France. " * 100, 256)
+    assert len(ids) == 256 and ids[0] == tok.bos_token_id
+    assert tok.decode(ids[-3:]).endswith("Question:")
+    assert causal_target_ids(tok, "Was?")[-1] == tok.eos_token_id

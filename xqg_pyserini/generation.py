@@ -1,0 +1,271 @@
+"""Generate queries for every passage of a corpus: validation, sharding, batching, resume.
+
+Output: JSONL, one line per query ``{"docid", "lang", "i", "query", "generator"}``. Lines of one
+(docid, lang) group are appended together, group by group, and flushed after every chunk of
+batches; on restart a trailing partial line or incomplete group (a kill mid-write) is cut off and
+the finished groups are skipped, so kill -9 and a restart lose and duplicate nothing. A sidecar
+``<out>.meta.json`` records the settings; resuming with different settings is refused.
+
+Shards split passages by a stable hash of the docid, so ``--shard i --num-shards N`` runs are
+disjoint and their union equals a single run (queries are seeded per (seed, docid, lang, i)).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from xqg_pyserini.generators import QueryGenerator, Request, Sampling
+from xqg_pyserini.io import InputError, cache_dir, read_jsonl, require_file, write_json
+from xqg_pyserini.languages import check_languages
+
+
+@dataclass
+class CorpusReport:
+    """What reading the corpus kept and skipped (nothing is dropped without a count)."""
+    passages: int = 0
+    skipped_empty: list[str] = field(default_factory=list)
+
+
+def corpus_files(corpus: str | Path) -> list[Path]:
+    """A JsonCollection: one .jsonl/.json file, or a directory of them (sorted by name)."""
+    root = require_file(corpus, "corpus")
+    if root.is_file():
+        return [root]
+    files = sorted(p for p in root.iterdir() if p.suffix in (".jsonl", ".json"))
+    if not files:
+        raise InputError(root, "no .jsonl or .json files in the corpus directory")
+    return files
+
+
+def read_corpus(corpus: str | Path, report: CorpusReport | None = None) -> list[tuple[str, str, str]]:
+    """(docid, title, text) per passage. Uses ``title``/``text`` when present, else ``contents``.
+
+    A line without an id, or a repeated id, is an error; a passage with empty text is skipped and
+    listed in ``report.skipped_empty`` (a query about nothing would only add noise).
+    """
+    report = report if report is not None else CorpusReport()
+    seen: set[str] = set()
+    out = []
+    for path in corpus_files(corpus):
+        for number, row in read_jsonl(path):
+            docid = row.get("id", row.get("docid", row.get("_id")))
+            if docid is None or str(docid).strip() == "":
+                raise InputError(path, 'corpus line has no "id"', line=number)
+            docid = str(docid)
+            if docid in seen:
+                raise InputError(path, f"duplicate id {docid!r}", line=number)
+            seen.add(docid)
+            title = str(row.get("title") or "").strip()
+            text = str(row.get("text") if row.get("text") is not None else row.get("contents") or "").strip()
+            if "text" not in row and title and text.startswith(title):
+                text = text[len(title):].strip()  # contents = "title text" in our JsonCollection
+            if not text:
+                report.skipped_empty.append(docid)
+                continue
+            out.append((docid, title, text))
+    report.passages = len(out)
+    return out
+
+
+def shard_of(docid: str, num_shards: int) -> int:
+    """Stable shard of a docid (independent of Python's hash seed and of the corpus order)."""
+    return int.from_bytes(hashlib.sha1(docid.encode("utf-8")).digest()[:8], "big") % num_shards
+
+
+def default_output(corpus: str | Path, generator_id: str) -> Path:
+    """``cache_dir("queries")/<corpus name>.<generator id>.jsonl`` (outside git)."""
+    path = Path(corpus).resolve()
+    names = [path.stem if path.is_file() else path.name] + [p.name for p in path.parents]
+    name = next((x for x in names if x not in ("corpus", "docs", "")), "corpus")
+    return cache_dir("queries") / f"{name}.{generator_id}.jsonl"
+
+
+def resume_state(out: Path, n: int) -> set[tuple[str, str]]:
+    """Finished (docid, lang) groups of an existing output; cuts off an unfinished tail in place."""
+    if not out.exists():
+        return set()
+    done: set[tuple[str, str]] = set()
+    good_end = 0
+    group: tuple[str, str] | None = None
+    count = 0
+    with open(out, "rb") as handle:
+        offset = 0
+        for raw in handle:
+            offset += len(raw)
+            if not raw.endswith(b"\n"):
+                break  # a partial last line: the writer was killed mid-line
+            try:
+                row = json.loads(raw)
+                key, i = (row["docid"], row["lang"]), int(row["i"])
+            except (ValueError, KeyError, TypeError):
+                raise InputError(out, "existing output has a malformed line; delete it or pass --overwrite") from None
+            if key != group:
+                if group is not None and count != n:
+                    raise InputError(out, f"existing output has an incomplete group {group} before the end; pass --overwrite")
+                group, count = key, 0
+            if i != count:
+                raise InputError(out, f"existing output is out of order at {key} i={i}; pass --overwrite")
+            count += 1
+            if count == n:
+                done.add(key)
+                good_end = offset
+    if good_end != out.stat().st_size:
+        with open(out, "r+b") as handle:
+            handle.truncate(good_end)
+    return done
+
+
+@dataclass
+class GenerationSettings:
+    generator: str
+    languages: list[str]
+    n: int
+    sampling: dict
+    shard: int
+    num_shards: int
+    docids: int | None  # size of a docid filter, if any
+
+
+def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Sequence[str], n: int = 5,
+                    out: str | Path | None = None, batch_size: int = 8, shard: int = 0, num_shards: int = 1,
+                    docids: Iterable[str] | None = None, overwrite: bool = False, progress: bool = True,
+                    sampling: Sampling | None = None, chunk_batches: int = 4) -> dict:
+    """Generate ``n`` queries per passage and language into ``out`` (resuming it); returns a summary.
+
+    ``batch_size`` counts (passage, language) prompts per model call (each yields ``n`` rows);
+    requests are length-bucketed within chunks of ``chunk_batches`` batches, and each chunk is
+    written (and flushed) when done. ``docids`` restricts generation to those passages.
+    """
+    try:
+        languages = check_languages(list(languages))
+    except ValueError as err:
+        raise InputError(None, str(err)) from None
+    if n < 1 or batch_size < 1:
+        raise InputError(None, "n and batch_size must be at least 1")
+    if not 0 <= shard < num_shards:
+        raise InputError(None, f"shard must be in [0, {num_shards})")
+    report = CorpusReport()
+    passages = read_corpus(corpus, report)
+    wanted = set(docids) if docids is not None else None
+    if wanted is not None:
+        unknown = wanted - {d for d, _, _ in passages} - set(report.skipped_empty)
+        if unknown:
+            raise InputError(corpus, f"{len(unknown)} requested docid(s) not in the corpus, e.g. {sorted(unknown)[:3]}")
+        passages = [p for p in passages if p[0] in wanted]
+    mine = [p for p in passages if shard_of(p[0], num_shards) == shard]
+    target = Path(out) if out else default_output(corpus, generator.id)
+    settings = GenerationSettings(generator.id, languages, n, asdict(sampling or getattr(generator, "sampling", Sampling())),
+                                  shard, num_shards, len(wanted) if wanted is not None else None)
+    meta_path = target.with_name(target.name + ".meta.json")
+    if overwrite:
+        target.unlink(missing_ok=True)
+    elif target.exists() and meta_path.exists():
+        old = json.loads(meta_path.read_text()).get("settings")
+        if old != json.loads(json.dumps(asdict(settings))):
+            raise InputError(target, "exists with different settings (generator, languages, n, sampling or shard); "
+                                     "pass --overwrite or choose another --out")
+    elif target.exists():
+        raise InputError(target, "exists without its .meta.json; pass --overwrite or choose another --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False})
+    done = resume_state(target, n)
+    todo = [Request(d, lang, t, x) for d, t, x in mine for lang in languages if (d, lang) not in done]
+    cut_before = getattr(generator, "truncated", 0)
+    stats = _run(generator, todo, n, batch_size, chunk_batches, target, progress)
+    summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
+               "skipped_empty_passages": report.skipped_empty, "passages_in_shard": len(mine),
+               "groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
+    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": True, "summary": summary})
+    return summary
+
+
+def _run(generator: QueryGenerator, todo: list[Request], n: int, batch_size: int, chunk_batches: int,
+         target: Path, progress: bool) -> dict:
+    """The generation loop: length-bucketed batches, one append + fsync per chunk."""
+    from tqdm.auto import tqdm
+
+    chunk = batch_size * chunk_batches
+    written = empty = 0
+    started = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="group", desc=f"generate x{n}", disable=not progress, smoothing=0.1)
+    with open(target, "a", encoding="utf-8") as handle:
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            order = sorted(range(len(part)), key=lambda j: len(part[j].title) + len(part[j].text))
+            results: dict[int, list[str]] = {}
+            for b in range(0, len(order), batch_size):
+                idx = order[b:b + batch_size]
+                for j, queries in zip(idx, generator.generate([part[j] for j in idx], n)):
+                    results[j] = queries
+                bar.update(len(idx))
+            lines = []
+            for j, req in enumerate(part):
+                for i, q in enumerate(results[j]):
+                    empty += not q
+                    lines.append(json.dumps({"docid": req.docid, "lang": req.lang, "i": i, "query": q,
+                                             "generator": generator.id}, ensure_ascii=False) + "\n")
+            handle.write("".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+            written += len(lines)
+            seconds = time.perf_counter() - started
+            bar.set_postfix(q_per_s=f"{written / max(seconds, 1e-9):.2f}")
+    bar.close()
+    seconds = time.perf_counter() - started
+    return {"groups_generated": len(todo), "queries_written": written, "empty_queries": empty,
+            "seconds": round(seconds, 1), "queries_per_second": round(written / seconds, 3) if seconds else None}
+
+
+def read_queries(path: str | Path) -> dict[tuple[str, str], list[str]]:
+    """(docid, lang) -> queries in index order, from a generation output."""
+    out: dict[tuple[str, str], dict[int, str]] = {}
+    for number, row in read_jsonl(path):
+        try:
+            out.setdefault((str(row["docid"]), row["lang"]), {})[int(row["i"])] = row["query"]
+        except KeyError as err:
+            raise InputError(path, f"missing field {err}", line=number) from None
+    return {k: [v[i] for i in sorted(v)] for k, v in out.items()}
+
+
+def split_docids(corpus: str | Path, split: str) -> set[str]:
+    """Docids of one split from the benchmark's ``split.tsv`` beside ``corpus/`` (XQuAD: train|test)."""
+    path = Path(corpus).resolve()
+    for parent in [path, *path.parents][:3]:
+        table = parent / "split.tsv"
+        if table.exists():
+            rows = [line.rstrip("\n").split("\t") for line in table.read_text(encoding="utf-8").splitlines() if line.strip()]
+            chosen = {r[0] for r in rows if len(r) == 2 and r[1] == split}
+            if not chosen:
+                raise InputError(table, f"no passages of split {split!r}")
+            return chosen
+    raise InputError(corpus, "no split.tsv found beside the corpus (write one with: xqg prepare)")
+
+
+def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None, n: int = 5,
+             out: str | Path | None = None, batch_size: int = 8, top_k: int = 10, temperature: float = 1.0,
+             max_new_tokens: int = 32, max_input_tokens: int = 256, seed: int = 0, shard: int = 0,
+             num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
+             few_shot: int = 0, bf16: bool = False) -> dict:
+    """What ``xqg generate`` does: load a generator by name and generate over a corpus.
+
+    ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
+    a local Hugging Face or trained-generator directory, or ``precomputed:FILE``.
+    """
+    from xqg_pyserini.generators import load_generator
+    from xqg_pyserini.languages import XQUAD_LANGUAGES
+
+    langs = list(languages) if languages else list(XQUAD_LANGUAGES)
+    try:
+        check_languages(langs)
+    except ValueError as err:
+        raise InputError(None, str(err)) from None
+    read_corpus(corpus)  # bad corpus lines fail before a model is loaded
+    docids = split_docids(corpus, split) if split else None
+    sampling = Sampling(top_k, temperature, max_new_tokens, max_input_tokens, seed)
+    gen = load_generator(generator, sampling, few_shot, langs, bf16)
+    return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)
