@@ -11,7 +11,7 @@ from xqg_pyserini.evaluation import read_run
 from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, read_manifest
 from xqg_pyserini.io import InputError
 from xqg_pyserini.passthrough import run_pyserini
-from xqg_pyserini.search import (HybridSearcher, bm25_searcher, dense_searcher, reciprocal_rank_fusion, search,
+from xqg_pyserini.search import (HybridSearcher, HybridSettings, bm25_searcher, dense_searcher, reciprocal_rank_fusion, search,
                                  search_to_file)
 
 TOPICS = {"q1": "capital of France", "q2": "largest planet Solar System", "q3": "keyboard instrument strings"}
@@ -80,7 +80,7 @@ def test_hybrid_is_pyserini_interpolation_and_survives_single_hit(indexes, tmp_p
     for q in topics:
         s, d = _minmax(s_run[q]), _minmax(d_run[q])
         s_floor = 0.0 if len(set(s_run[q].values())) == 1 else -0.5
-        expected = {doc: 0.5 * s.get(doc, s_floor) + d.get(doc, -0.5) for doc in set(s) | set(d)}
+        expected = {doc: HybridSettings().alpha * s.get(doc, s_floor) + d.get(doc, -0.5) for doc in set(s) | set(d)}
         assert hybrid[q] == pytest.approx(expected, abs=1e-5)
     assert set(read_run(tmp_path / "h.trec")) == set(topics)
 
