@@ -198,8 +198,12 @@ def test_bad_query_lines_and_duplicates_are_errors_with_line(tmp_path, small):
 def test_dimension_and_model_mismatches_are_clear_errors(small, tmp_path):
     index, queries = small
     five = TableEncoder({k: v + [0.0] for k, v in QUERY_VECTORS.items()}, dim=5)
-    with pytest.raises(InputError, match="dimension 4.*5"):
+    with pytest.raises(InputError, match="dimension 4.*5"):  # found after encoding
         augment_index(index, queries, five, tmp_path / "out")
+    five.dimension = 5
+    with pytest.raises(InputError, match="dimension 4.*5"):  # found before encoding
+        augment_index(index, queries, five, tmp_path / "out", cache=tmp_path / "other-cache")
+    assert five.calls == 1
     other = make_index(tmp_path / "built", list(PASSAGES.values()), list(PASSAGES),
                        manifest={"encoder": {"model": "multilingual-e5-small", "dimension": 4}})
     with pytest.raises(InputError, match="built with model 'multilingual-e5-small'.*'table'"):

@@ -199,6 +199,19 @@ class AugmentationPlan:
 
 # ------------------------------------------------------------------ the stage
 
+def _embeddings_for(index_dir: PathLike, queries: PathLike | QueryEmbeddings, encoder, cache) -> QueryEmbeddings:
+    """Embeddings of ``queries`` (a file, or ready); a dimension mismatch visible up front fails before encoding."""
+    with FlatIndex(Path(index_dir) / "index") as index:
+        dim = index.dim
+    if isinstance(queries, QueryEmbeddings):
+        return queries
+    enc = load_encoder(encoder)
+    if getattr(enc, "dimension", dim) != dim:
+        raise InputError(Path(index_dir) / "index", f"index vectors have dimension {dim}, the query encoder "
+                                                    f"({enc.describe().get('model')}) {enc.dimension}")
+    return embed_queries(queries, enc, cache)
+
+
 def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings, encoder, out_dir: PathLike,
                   fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
                   languages: Sequence[str] | None = None, queries_per_language: int | None = None,
@@ -210,9 +223,7 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
     """
     started = time.perf_counter()
     _check_options(fusion, weight, block_size, on_unknown_docid)
-    require_file(Path(index_dir) / "index", "FAISS index")
-    embeddings = (queries_file if isinstance(queries_file, QueryEmbeddings)
-                  else embed_queries(queries_file, encoder, cache))
+    embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
     return plan.write(out_dir, fusion, weight, normalize, block_size, started)
 
@@ -226,9 +237,7 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
     queries only (all languages of the file by default); queries are embedded once for all."""
     started = time.perf_counter()
     _check_options(fusion, weight, block_size, on_unknown_docid)
-    require_file(Path(index_dir) / "index", "FAISS index")
-    embeddings = (queries_file if isinstance(queries_file, QueryEmbeddings)
-                  else embed_queries(queries_file, encoder, cache))
+    embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
     with atomic_dir(out_dir) as tmp:
         parts = {lang: AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid)

@@ -322,9 +322,34 @@ def _run_train_generator(args) -> None:
     print(f"wrote {out}")
 
 
+def _add_study(sub) -> None:
+    p = sub.add_parser("study", help="the xQG study on XQuAD TEST questions; writes docs/study.md",
+                       description="All conditions (BM25, doc2query, dense, dense+xQG pooled and per language, "
+                                   "oracle xQG, hybrids), significance against dense, weight and queries-per-language "
+                                   "sweeps (plot), latency, misspelled questions, held-out languages. Needs "
+                                   "`xqg demo` (or prepare + index) to have run in --work.")
+    p.add_argument("--queries", required=True, help="generated queries (JSONL) for the XQuAD corpus")
+    p.add_argument("--encoder", default="multilingual-e5-small")
+    p.add_argument("--work", default=".")
+    p.add_argument("--docs", default="docs", help="where study.md, study.json and figures/ are written")
+    p.add_argument("--noise-rate", type=float, default=0.1)
+    p.add_argument("--held-out", nargs="*", default=["el", "hi", "th"])
+    p.set_defaults(func=_run_study)
+
+
+def _run_study(args) -> None:
+    from xqg_pyserini.report import write_study_report
+    from xqg_pyserini.study import run_study
+
+    result = run_study(args.queries, args.work, args.encoder, noise_rate=args.noise_rate, held_out=args.held_out)
+    command = "xqg study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "xqg study --queries ..."
+    print(f"wrote {write_study_report(result.to_json(), args.docs, command)}")
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
 COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo, _add_augment, _add_expand]
 COMMANDS += [_add_generate, _add_train_generator]
+COMMANDS += [_add_study]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,7 +76,10 @@ def materialize_gemma(out_dir: str | Path | None = None, force: bool = False) ->
     gguf = pkg.assemble(gguf_dir / pkg.MODEL_NAME)
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf.name, dtype=torch.float32)
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the weights are dequantized: say so to every reader
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     if unexpected or [k for k in missing if "lm_head" not in k]:
         raise RuntimeError(f"GGUF state dict does not fit the config: missing {missing}, unexpected {unexpected}")
@@ -244,6 +247,7 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: TrainConfig
     work = Path(work_dir) if work_dir else cache_dir("train", out.name)
     work.mkdir(parents=True, exist_ok=True)
     tokenizer, model, seq2seq = load_base(cfg.base)
+    torch.manual_seed(cfg.seed)  # the LoRA initialisation, so that a run is a function of its config
     model = _wrap(model, cfg, seq2seq)
     encoded = [_encode(tokenizer, p, seq2seq, cfg) for p in pairs]
     batches = batch_plan(len(pairs), cfg, [len(s) + len(t) for s, t in encoded])
