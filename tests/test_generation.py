@@ -218,3 +218,14 @@ def test_cli_generate_calls_the_api(corpus, causal, tmp_path):
     assert code == 0 and lines(out) == lines(ours)
     assert main(["generate", "--corpus", str(corpus), "--generator", f"precomputed:{ours}", "--languages", "xx",
                  "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+def test_ctranslate2_backend_is_deterministic(tiny_causal, corpus, tmp_path, monkeypatch):
+    pytest.importorskip("ctranslate2")
+    monkeypatch.setenv("XQG_CACHE", str(tmp_path / "cache"))
+    gen = load_generator(f"ct2:{tiny_causal}", FAST)
+    assert gen.id.endswith("-ct2-int8")
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    generate_corpus(corpus, gen, LANGS, n=2, out=a, batch_size=1, progress=False)
+    generate_corpus(corpus, load_generator(f"ct2:{tiny_causal}", FAST), LANGS, n=2, out=b, batch_size=3, progress=False)
+    assert lines(a) == lines(b) and len(lines(a)) == 16

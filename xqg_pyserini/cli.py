@@ -346,10 +346,23 @@ def _run_study(args) -> None:
     print(f"wrote {write_study_report(result.to_json(), args.docs, command)}")
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="render docs/reproduction.md from the results files of earlier commands")
+    p.add_argument("--docs", default="docs")
+    p.add_argument("--runs", default="runs/xquad")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> None:
+    from xqg_pyserini.report import write_reproduction
+
+    print(f"wrote {write_reproduction(args.docs, args.runs)}")
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
 COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo, _add_augment, _add_expand]
 COMMANDS += [_add_generate, _add_train_generator]
-COMMANDS += [_add_study]
+COMMANDS += [_add_study, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -201,6 +201,65 @@ class PrecomputedGenerator:
         return out
 
 
+class Ct2Generator:
+    """CTranslate2 (int8) for causal LMs. CTranslate2 seeds its sampler once per worker thread, so
+    each (passage, language) group runs on a freshly created generator right after
+    ``set_random_seed(seed of (seed, docid, lang))``: output independent of batch size and sharding
+    (query i also depends on n). Convert a generator with :func:`ct2_model`."""
+
+    def __init__(self, ct2_dir: Path, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
+                 template: str | None = None, threads: int = 0):
+        self.dir, self.tokenizer, self.id, self.sampling = ct2_dir, tokenizer, generator_id, sampling
+        self.template, self.threads, self.truncated = template or CAUSAL_TEMPLATE, threads, 0
+
+    def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
+        import ctranslate2
+
+        s, out = self.sampling, []
+        for r in requests:
+            ids, cut = causal_prompt(self.tokenizer, r.lang, r.title, r.text, s.max_input_tokens, self.template)
+            self.truncated += cut
+            ctranslate2.set_random_seed(row_seed(s.seed, r.docid, r.lang, 0) % (1 << 31))
+            engine = ctranslate2.Generator(str(self.dir), device="cpu", compute_type="int8", intra_threads=self.threads)
+            res = engine.generate_batch([self.tokenizer.convert_ids_to_tokens(ids)], max_length=s.max_new_tokens,
+                                        sampling_topk=s.top_k, sampling_temperature=s.temperature, num_hypotheses=n,
+                                        include_prompt_in_result=False, end_token=self.tokenizer.eos_token)
+            out.append([clean_query(self.tokenizer.decode(seq, skip_special_tokens=True)) for seq in res[0].sequences_ids])
+        return out
+
+
+def ct2_model(spec: str) -> tuple[Path, Path, dict]:
+    """(CTranslate2 int8 dir, tokenizer dir, generator.json) for a causal generator; converted
+    once into ``cache_dir("models")/<id>-ct2-int8`` (a LoRA adapter is merged first)."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    from xqg_pyserini.generator_training import resolve_base, resolve_generator
+    from xqg_pyserini.io import atomic_dir, cache_dir
+
+    path = resolve_generator(spec)
+    meta = json.loads((path / "generator.json").read_text()) if (path / "generator.json").exists() else {}
+    adapter = (path / "adapter_config.json").exists()
+    base = resolve_base(meta["base"]) if adapter else path
+    target = cache_dir("models") / f"{meta.get('id') or path.name}-ct2-int8"
+    if not (target / "model.bin").exists():
+        from ctranslate2.converters import TransformersConverter
+
+        with tempfile.TemporaryDirectory() as merged, atomic_dir(target) as tmp:
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+            if adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+            model.save_pretrained(merged)
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(base).save_pretrained(merged)
+            TransformersConverter(merged).convert(str(tmp), quantization="int8", force=True)
+    return target, base, meta
+
+
 # ----------------------------------------------------------------------------- loading
 
 def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int = 300) -> dict[str, str]:
@@ -226,11 +285,17 @@ def _name(lang: str) -> str:
 
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
                    languages: Sequence[str] = (), bf16: bool = False) -> QueryGenerator:
-    """A generator from a spec: ``precomputed:PATH``; a trained generator directory (with
+    """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal one); a trained generator directory (with
     generator.json: our LoRA adapter or full checkpoint); a Hugging Face checkpoint directory;
     ``gemma-3-270m`` (the untuned base, ``few_shot`` examples per language); or ``xqg`` (ours)."""
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
+    if spec.startswith("ct2:"):
+        from transformers import AutoTokenizer
+
+        ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
+        return Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base), f"{meta.get('id') or base.name}-ct2-int8",
+                            sampling, meta.get("template"))
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     from xqg_pyserini.generator_training import resolve_base, resolve_generator

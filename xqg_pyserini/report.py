@@ -148,3 +148,43 @@ def write_study_report(result: dict, docs: str | Path, command: str) -> Path:
 
 def load(path: str | Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad") -> Path:
+    """docs/reproduction.md: every table with the one command that produces it, rendered from the
+    results those commands wrote (runs/xquad/results.json, docs/study.json, docs/retriever.json)."""
+    docs, runs = Path(docs), Path(runs)
+    parts = ["# Reproduction",
+             "Rendered by `xqg report` from the results files the commands below write; do not edit by hand. "
+             "Machine: 2 CPU cores, no GPU. Data: `../shared/data` (XQuAD, XOR-TyDi)."]
+    demo = runs / "results.json"
+    if demo.exists():
+        d = load(demo)
+        tables = d["tables"]
+        parts += ["## The demo: BM25, dense, hybrid (+ xQG)",
+                  "```\nmake demo          # = xqg demo (split: " + d["split"] + ")\n```",
+                  f"Encoder `{d['model']}`, depth {d['k']}. Seconds per stage: "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in d["seconds"].items()) + ".",
+                  macro_table(tables), "nDCG@10 per language:", per_language_table(tables, "nDCG@10")]
+    study = docs / "study.json"
+    if study.exists():
+        s = load(study)
+        parts += ["## The xQG study", "```\nxqg study --queries " + s["queries_file"] + "\n```",
+                  "Full tables, significance, sweeps, robustness and transfer: [study.md](study.md).",
+                  macro_table(s["tables"], s["significance"])]
+    retriever = docs / "retriever.json"
+    if retriever.exists():
+        r = load(retriever)
+        parts += ["## The trained retriever", "```\n" + r.get("command", "xqg train-retriever") + "\n```",
+                  "See [retriever.md](retriever.md)."]
+        if "tables" in r:
+            parts.append(macro_table(r["tables"], r.get("significance")))
+    parts += ["## Other measurements",
+              "- Hybrid weight: `.venv/bin/python benchmarks/hybrid_alpha.py` (TRAIN questions).",
+              "- Augmentation memory and throughput: `.venv/bin/python benchmarks/augmentation_memory.py` "
+              "([augmentation.md](augmentation.md)).",
+              "- Generation speed and quality: [generation.md](generation.md)."]
+    out = docs / "reproduction.md"
+    with atomic_file(out) as f:
+        f.write("\n\n".join(parts) + "\n")
+    return out
