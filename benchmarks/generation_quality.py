@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/generation_quality.py NAME=QUERIES.jsonl [NAME=QUERIES.jsonl ...] \\
         --corpus collections/xquad/corpus/docs.jsonl --split test --json docs/generation_quality.json
 
-Prints a markdown table (language correctness / self-retrieval at rank 1 with multilingual-e5-small
+Runs are compared on the passages they all cover (of the split). Prints a markdown table (language correctness / self-retrieval at rank 1 with multilingual-e5-small
 among all corpus passages / distinct-query rate) and a few examples per language.
 """
 from __future__ import annotations
@@ -23,11 +23,17 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.generation import read_queries
+
     docids = split_docids(args.corpus, args.split) if args.split else None
-    tables = {}
-    for run in args.runs:
-        name, path = run.split("=", 1)
-        tables[name] = query_quality(path, args.corpus, docids)
+    runs = dict(run.split("=", 1) for run in args.runs)
+    for path in runs.values():  # compare on the passages every run covers
+        have = {d for d, _ in read_queries(path)}
+        docids = have if docids is None else docids & have
+    print(f"{len(docids)} passages")
+    encoder = TransformerEncoder("multilingual-e5-small", show_progress=False)
+    tables = {name: query_quality(path, args.corpus, docids, encoder) for name, path in runs.items()}
     print(markdown_table(tables))
     for name, table in tables.items():
         print(f"\n{name} examples:")

@@ -202,6 +202,8 @@ def test_language_checks():
     assert is_language("尼罗河在哪里？", "zh") and is_language("ما هو النيل؟", "ar")
     assert is_language("Wann wurde die Stadt gegründet?", "de") and not is_language("When was the city founded?", "de")
     assert is_language("¿Dónde está el río?", "es") and is_language("Sông Nile ở đâu?", "vi")
+    assert is_language("किस Peyton Manning ने अपना करियर शुरू किया?", "hi")  # Latin names are fine
+    assert not is_language("В чем управляет городская администрация?", "zh") and not is_language("", "de")
     assert language_name("el") == "Greek"
     with pytest.raises(ValueError):
         language_name("xx")
@@ -229,3 +231,19 @@ def test_ctranslate2_backend_is_deterministic(tiny_causal, corpus, tmp_path, mon
     generate_corpus(corpus, gen, LANGS, n=2, out=a, batch_size=1, progress=False)
     generate_corpus(corpus, load_generator(f"ct2:{tiny_causal}", FAST), LANGS, n=2, out=b, batch_size=3, progress=False)
     assert lines(a) == lines(b) and len(lines(a)) == 16
+
+
+def test_query_quality_scores_language_self_retrieval_and_distinctness(tiny_bert, corpus, tmp_path):
+    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.generation_quality import markdown_table, query_quality
+
+    rows = [{"docid": "Paris_0", "lang": "de", "i": 0, "query": "Paris capital of France?", "generator": "g"},
+            {"docid": "Paris_0", "lang": "de", "i": 1, "query": "Paris capital of France?", "generator": "g"},
+            {"docid": "Nile_0", "lang": "ru", "i": 0, "query": "Что такое Нил?", "generator": "g"},
+            {"docid": "Nile_0", "lang": "ru", "i": 1, "query": "", "generator": "g"}]
+    queries = write_corpus(tmp_path / "q.jsonl", rows)
+    table = query_quality(queries, corpus, None, TransformerEncoder(str(tiny_bert), show_progress=False))
+    assert table["de"]["distinct"] == 0.0 and table["ru"]["distinct"] == 1.0
+    assert table["ru"]["language"] == 0.5 and table["de"]["queries"] == 2
+    assert 0.0 <= table["all"]["self@1"] <= 1.0
+    assert "| de |" in markdown_table({"g": table})

@@ -269,6 +269,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--num-shards", type=int, default=1, help="split passages by a stable hash of the docid")
     p.add_argument("--few-shot", type=int, default=0, help="worked examples per language in the prompt (base models)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 weights (faster on CPUs with AVX512-BF16)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1 is best on a busy shared CPU)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_generate)
@@ -280,7 +281,7 @@ def _run_generate(args) -> None:
     summary = generate(args.corpus, args.generator, args.languages, args.queries_per_language, args.out,
                        args.batch_size, args.top_k, args.temperature, args.max_new_tokens, args.max_input_tokens,
                        args.seed, args.shard, args.num_shards, args.split, args.overwrite, not args.no_progress,
-                       args.few_shot, args.bf16)
+                       args.few_shot, args.bf16, args.threads)
     skipped = summary.pop("skipped_empty_passages")
     print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages{': ' + ' '.join(skipped[:5]) if skipped else ''})")
 
@@ -359,10 +360,94 @@ def _run_report(args) -> None:
     print(f"wrote {write_reproduction(args.docs, args.runs)}")
 
 
+def _add_build_training_data(sub) -> None:
+    p = sub.add_parser("build-training-data", help="retriever training file (Tevatron JSONL) from XQuAD train articles",
+                       description="One line per TRAIN-article question in each language: its English paragraph as "
+                                   "positive, hard negatives mined with this project's dense or BM25 index, and the "
+                                   "parallel English question (pivot_query, for distillation).")
+    p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    p.add_argument("--languages", nargs="*", default=None, help="question languages (default: the 11 non-English)")
+    p.add_argument("--out", default=None, help="JSONL to write (default: <cache>/training/xquad-train.<miner>.jsonl)")
+    p.add_argument("--miner", choices=["dense", "bm25", "none"], default="dense",
+                   help="mine hard negatives with the dense or BM25 index; none = random negatives")
+    p.add_argument("--index", default=None, help="index to mine with (default: indexes/xquad/e5-small or .../bm25)")
+    p.add_argument("--encoder", default="multilingual-e5-small", help="query encoder for --miner dense")
+    p.add_argument("--mine-with", choices=["question", "pivot"], default="question",
+                   help="search with the question itself or with its English version")
+    p.add_argument("--pool", choices=["train", "all"], default="train",
+                   help="negatives from train-article passages only (default) or from the whole corpus")
+    p.add_argument("--negatives", type=int, default=8, help="hard negatives kept per query")
+    p.add_argument("--depth", type=int, default=30, help="hits searched per query")
+    p.add_argument("--seed", type=int, default=0, help="for --miner none")
+    p.set_defaults(func=_run_build_training_data)
+
+
+def _run_build_training_data(args) -> None:
+    from xqg_pyserini.io import cache_dir
+    from xqg_pyserini.training_data import build_training_data
+
+    out = args.out or cache_dir("training") / f"xquad-train.{args.miner}.jsonl"
+    summary = build_training_data(out, args.data, args.languages, "train", args.miner, args.index, args.encoder,
+                                  args.negatives, args.depth, args.mine_with, args.pool, args.seed)
+    print(f"wrote {out}: {summary}")
+
+
+def _add_train_retriever(sub) -> None:
+    p = sub.add_parser("train-retriever", help="fine-tune a shared bi-encoder (in-batch + hard negatives)",
+                       description="Contrastive training on a Tevatron-layout JSONL (see build-training-data). "
+                                   "Checkpoints every few steps and resumes; writes a plain Hugging Face checkpoint "
+                                   "with xqg_model.json. Unset options take RetrieverTrainConfig's defaults "
+                                   "(docs/retriever.md).")
+    p.add_argument("--train", required=True, help="training JSONL (query, positive_passages, negative_passages)")
+    p.add_argument("--corpus", default=None, help="corpus to check docids against and fill missing passage texts from")
+    p.add_argument("--out", default=None, help="model directory (default: <cache>/models/xqg-e5-small-xquad)")
+    p.add_argument("--work-dir", default=None, help="checkpoint and train.log (default: <cache>/train/<out name>)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    p.add_argument("--base", help="starting checkpoint, name or directory (default: multilingual-e5-small)")
+    p.add_argument("--preset", choices=["e5", "dpr"])
+    p.add_argument("--pooling", choices=["cls", "mean"])
+    p.add_argument("--l2-norm", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--similarity", choices=["dot", "cos"], help="default: cos if L2-normalised, else dot")
+    p.add_argument("--temperature", type=float, help="for cos (default 0.02)")
+    p.add_argument("--query-max-length", type=int, help="default 64")
+    p.add_argument("--passage-max-length", type=int, help="default 192")
+    p.add_argument("--batch-size", type=int, help="queries per micro-batch (default 64)")
+    p.add_argument("--queries-per-passage", type=int,
+                   help="queries sharing a positive in a micro-batch (default 8; 1 = Tevatron's sampling)")
+    p.add_argument("--negatives", type=int, dest="negatives_per_passage",
+                   help="hard negatives per positive passage of a micro-batch (default 1)")
+    p.add_argument("--accumulation-steps", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="optimizer steps (default: all epochs)")
+    p.add_argument("--lr", type=float, help="default 3e-5")
+    p.add_argument("--warmup-ratio", type=float, help="default 0.1")
+    p.add_argument("--distill-weight", type=float,
+                   help="> 0: pull each question toward the frozen embedding of its English version (default 0)")
+    p.add_argument("--train-word-embeddings", action="store_true", help="also train the word embedding matrix")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--checkpoint-every", type=int, help="optimizer steps (default 10)")
+    p.add_argument("--max-minutes", type=float, help="stop, save and export after this long")
+    p.add_argument("--threads", type=int, help="torch threads")
+    p.set_defaults(func=_run_train_retriever)
+
+
+def _run_train_retriever(args) -> None:
+    from dataclasses import fields
+
+    from xqg_pyserini.training import RetrieverTrainConfig, train_from_file
+
+    given = {f.name: getattr(args, f.name) for f in fields(RetrieverTrainConfig)
+             if getattr(args, f.name, None) is not None}
+    cfg = RetrieverTrainConfig(**given, freeze_word_embeddings=not args.train_word_embeddings)
+    out = train_from_file(args.train, args.out, cfg, args.corpus, args.work_dir, resume=not args.restart)
+    print(f"wrote {out}")
+
+
 # Stage subcommands register here (keep one _add_<name> function per subcommand).
 COMMANDS = [_add_prepare, _add_index, _add_search, _add_eval, _add_fuse, _add_demo, _add_augment, _add_expand]
 COMMANDS += [_add_generate, _add_train_generator]
 COMMANDS += [_add_study, _add_report]
+COMMANDS += [_add_build_training_data, _add_train_retriever]
 
 
 def build_parser() -> argparse.ArgumentParser:

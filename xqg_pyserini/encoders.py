@@ -144,6 +144,11 @@ class XqgQueryEncoder(QueryEncoder):
     def encode(self, query: str, **_ignored) -> np.ndarray:
         return self.encode_batch([query])[0]
 
+    def remember(self, queries: Sequence[str], vectors: np.ndarray) -> None:
+        """Seed the memo with vectors computed elsewhere (e.g. cached), so searches do not re-encode."""
+        if self._memo is not None:
+            self._memo.update(zip(queries, np.asarray(vectors, dtype=np.float32)))
+
     def encode_batch(self, queries: Iterable[str]) -> np.ndarray:
         queries = list(queries)
         if self._memo is None:

@@ -250,7 +250,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
              out: str | Path | None = None, batch_size: int = 8, top_k: int = 10, temperature: float = 1.0,
              max_new_tokens: int = 32, max_input_tokens: int = 256, seed: int = 0, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
-             few_shot: int = 0, bf16: bool = False) -> dict:
+             few_shot: int = 0, bf16: bool = False, threads: int | None = None) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
@@ -266,6 +266,10 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
         raise InputError(None, str(err)) from None
     read_corpus(corpus)  # bad corpus lines fail before a model is loaded
     docids = split_docids(corpus, split) if split else None
+    if threads:  # on a CPU shared with other jobs, 1 thread avoids OpenMP oversubscription stalls
+        import torch
+
+        torch.set_num_threads(threads)
     sampling = Sampling(top_k, temperature, max_new_tokens, max_input_tokens, seed)
     gen = load_generator(generator, sampling, few_shot, langs, bf16)
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)

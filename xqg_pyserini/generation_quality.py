@@ -3,7 +3,8 @@
 - language: share of queries written in the requested language (script / letter check, see languages.py);
 - self@1: share of queries that retrieve their own passage at rank 1 among all corpus passages,
   with multilingual-e5-small (the retriever the augmentation uses);
-- distinct: share of queries that differ from the other queries of the same (passage, language);
+- distinct: share of queries that occur once among all queries of their language (a generic
+  question repeated for many passages, or a sample repeated within a passage, counts against it);
 - examples: a few queries per language.
 """
 from __future__ import annotations
@@ -37,8 +38,12 @@ def query_quality(queries_file: str | Path, corpus: str | Path, docids: Iterable
     for (d, lang, q), best in zip(flat, top):
         per[lang]["language"].append(is_language(q, lang) if q else False)
         per[lang]["self@1"].append(int(best) == row[d])
+    seen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for (d, lang), qs in groups.items():
-        per[lang]["distinct"].extend(qs.count(q) == 1 for q in qs)
+        for q in qs:
+            seen[lang][q] += 1
+    for (d, lang), qs in groups.items():
+        per[lang]["distinct"].extend(seen[lang][q] == 1 for q in qs)
         if len(per[lang]["examples"]) < examples:
             per[lang]["examples"].append({"docid": d, "query": qs[0]})
     table = {lang: {"queries": len(v["language"]), **{m: round(float(np.mean(v[m])), 3) for m in ("language", "self@1", "distinct")},

@@ -2,8 +2,9 @@
 
 Backends: Hugging Face seq2seq models (mT5 family, the paper's prompt, so the released
 ielabgroup/xor-tydi-docTquery-mt5-base works unchanged where a hub is reachable), Hugging Face causal
-LMs (Gemma 3, Qwen, Llama style; a prompt template, optionally our LoRA adapter), and precomputed
-queries read from a file.
+LMs (Gemma 3, Qwen, Llama style; a prompt template, optionally our LoRA adapter), the same causal
+LMs through CTranslate2 int8 (measured slower than bf16 torch here, kept as an option), and
+precomputed queries read from a file.
 
 Determinism: query ``i`` of (docid, lang) is sampled with its own ``torch.Generator`` seeded from
 (seed, docid, lang, i), inside a logits processor that leaves greedy decoding nothing to choose.
@@ -89,7 +90,7 @@ class HFGenerator:
 
     def __init__(self, model, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
                  template: str | None = None, few_shot: dict[str, str] | None = None, bf16: bool = False):
-        if bf16:  # bfloat16 weights: much faster on CPUs with AVX512-BF16/AMX, same queries in practice
+        if bf16:  # bfloat16 weights: faster on CPUs with AVX512-BF16/AMX (slightly different samples)
             model = model.to(torch.bfloat16)
         self.model, self.tokenizer, self.id, self.sampling = model.eval(), tokenizer, generator_id, sampling
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -210,7 +211,9 @@ class Ct2Generator:
     def __init__(self, ct2_dir: Path, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
                  template: str | None = None, threads: int = 0):
         self.dir, self.tokenizer, self.id, self.sampling = ct2_dir, tokenizer, generator_id, sampling
-        self.template, self.threads, self.truncated = template or CAUSAL_TEMPLATE, threads, 0
+        # 0 would let CTranslate2 reset the process-wide OpenMP thread count (torch's too)
+        self.threads = threads or torch.get_num_threads()
+        self.template, self.truncated = template or CAUSAL_TEMPLATE, 0
 
     def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
         import ctranslate2
@@ -285,9 +288,10 @@ def _name(lang: str) -> str:
 
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
                    languages: Sequence[str] = (), bf16: bool = False) -> QueryGenerator:
-    """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal one); a trained generator directory (with
-    generator.json: our LoRA adapter or full checkpoint); a Hugging Face checkpoint directory;
-    ``gemma-3-270m`` (the untuned base, ``few_shot`` examples per language); or ``xqg`` (ours)."""
+    """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
+    generator); a trained-generator directory (generator.json: our LoRA adapter or a full
+    checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
+    ``few_shot`` examples per language); or ``xqg`` (ours). ``bf16`` casts the weights."""
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
     if spec.startswith("ct2:"):
@@ -315,4 +319,6 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     gen_id = meta.get("id") or path.name
     if prefixes:
         gen_id += f"-{few_shot}shot"
+    if bf16:  # bfloat16 weights sample slightly different queries: keep the outputs apart
+        gen_id += "-bf16"
     return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, bf16)

@@ -5,14 +5,13 @@ nothing behind, and both are read by Pyserini's searchers and CLIs unchanged.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from xqg_pyserini.io import InputError, atomic_dir, read_jsonl, require_file
+from xqg_pyserini.io import InputError, atomic_dir, read_jsonl, require_file, sha256_file
 
 
 def corpus_file(corpus: str | Path) -> Path:
@@ -45,14 +44,6 @@ def read_corpus(corpus: str | Path) -> list[dict]:
     if not rows:
         raise InputError(path, "corpus is empty")
     return rows
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_bm25_index(corpus: str | Path, index_dir: str | Path, threads: int = 1) -> Path:
@@ -99,7 +90,7 @@ def build_faiss_index(corpus: str | Path, encoder, index_dir: str | Path, batch_
     vectors = encoder.encode_passages([r["text"] for r in rows], [r["title"] for r in rows], batch_size=batch_size)
     manifest = {
         "kind": "faiss-flat-ip",
-        "corpus": {"path": str(corpus_file(corpus)), "sha256": sha256(corpus_file(corpus)), "passages": len(rows)},
+        "corpus": {"path": str(corpus_file(corpus)), "sha256": sha256_file(corpus_file(corpus)), "passages": len(rows)},
         "encoder": encoder.describe(),
         "seconds": round(time.time() - start, 2),
     }

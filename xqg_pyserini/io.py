@@ -6,6 +6,7 @@ into place, so a killed job never leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -108,6 +109,15 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             if not isinstance(obj, dict):
                 raise InputError(p, "expected a JSON object", line=number)
             yield number, obj
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Checksum of a file, read in 1 MiB chunks (manifests record their inputs by it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -35,7 +34,7 @@ from typing import Iterator
 
 import numpy as np
 
-from xqg_pyserini.io import InputError, atomic_dir, cache_dir, write_json
+from xqg_pyserini.io import InputError, atomic_dir, cache_dir, sha256_file, write_json
 
 E5_ALIASES = frozenset({"multilingual-e5-small", "intfloat/multilingual-e5-small", "e5-small"})
 E5_DIRNAME = "multilingual-e5-small"
@@ -125,9 +124,9 @@ def materialize_e5_small(target_dir: str | os.PathLike | None = None, force: boo
         marker = {
             "format_version": FORMAT_VERSION, "family": "e5",
             "name": "intfloat/multilingual-e5-small",
-            "source": {**source, "sha256": _sha256(weights)},
+            "source": {**source, "sha256": sha256_file(weights)},
             "tokenizer_source": {"package": _TOKENIZER_DIST, "version": tokenizer_version,
-                                 "file": "/".join(_TOKENIZER_FILE), "sha256": _sha256(tokenizer)},
+                                 "file": "/".join(_TOKENIZER_FILE), "sha256": sha256_file(tokenizer)},
             "usage": "prefix 'query: ' / 'passage: ', mean pooling over the attention mask, L2 norm",
         }
         with atomic_dir(target) as tmp:
@@ -348,9 +347,3 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

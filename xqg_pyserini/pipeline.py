@@ -6,15 +6,14 @@ searches and evaluates.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xqg_pyserini.data import Benchmark, load_squad_dir
 from xqg_pyserini.evaluation import Table, evaluate_languages
-from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, corpus_file, read_manifest, sha256
-from xqg_pyserini.io import write_json
+from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, corpus_file, read_manifest
+from xqg_pyserini.io import sha256_file, write_json
 
 
 @dataclass
@@ -45,7 +44,7 @@ def _slug(model: str) -> str:
 
 def ensure_bm25(corpus: Path, index_dir: Path) -> Path:
     """Build the Lucene index unless one from this very corpus exists."""
-    digest = sha256(corpus_file(corpus))
+    digest = sha256_file(corpus_file(corpus))
     if read_manifest(index_dir).get("corpus", {}).get("sha256") == digest:
         return index_dir
     build_bm25_index(corpus, index_dir)
@@ -57,7 +56,7 @@ def ensure_bm25(corpus: Path, index_dir: Path) -> Path:
 def ensure_faiss(corpus: Path, encoder, index_dir: Path) -> Path:
     """Build the FAISS index unless one from this corpus and this encoder exists."""
     manifest = read_manifest(index_dir)
-    if (manifest.get("corpus", {}).get("sha256") == sha256(corpus_file(corpus))
+    if (manifest.get("corpus", {}).get("sha256") == sha256_file(corpus_file(corpus))
             and manifest.get("encoder") == encoder.describe()):
         return index_dir
     return build_faiss_index(corpus, encoder, index_dir)

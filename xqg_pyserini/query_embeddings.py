@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from xqg_pyserini.flatindex import MappedMatrix, npy_matrix
-from xqg_pyserini.io import InputError, atomic_file, cache_dir, read_jsonl, require_file, write_json
+from xqg_pyserini.io import InputError, atomic_file, cache_dir, read_jsonl, require_file, sha256_file, write_json
 
 PathLike = str | os.PathLike
 
@@ -93,12 +93,6 @@ class QueryKeys:
         return idx
 
 
-def sha256_file(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_encoder(encoder, preset: str | None = None):

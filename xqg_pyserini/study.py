@@ -25,7 +25,7 @@ from ir_measures import nDCG
 
 from xqg_pyserini.data import Benchmark
 from xqg_pyserini.evaluation import Table, evaluate_languages, paired_randomization_test, paired_test, per_query
-from xqg_pyserini.io import atomic_file, write_json
+from xqg_pyserini.io import atomic_file
 
 Run = dict[str, dict[str, float]]
 SIGNIFICANCE = "two-sided paired t-test over all test questions of all languages (per-question nDCG@10)"
@@ -89,8 +89,22 @@ class TopicVectors:
 
 
 def embed_topics(encoder, topics: dict[str, dict[str, str]]) -> TopicVectors:
-    qids = {lang: list(t) for lang, t in topics.items()}
-    return TopicVectors(qids, {lang: encoder.encode_queries(list(t.values())) for lang, t in topics.items()})
+    """Embeddings of each language's questions, cached as .npy by (texts, encoder) so re-runs are cheap."""
+    from xqg_pyserini.io import cache_dir
+
+    qids, vectors = {lang: list(t) for lang, t in topics.items()}, {}
+    desc = json.dumps(encoder.describe(), sort_keys=True)
+    for lang, t in topics.items():
+        texts = list(t.values())
+        key = hashlib.sha256(json.dumps([desc, texts], ensure_ascii=False).encode()).hexdigest()[:32]
+        path = cache_dir("embeddings", "topics") / f"{key}.npy"
+        if path.exists():
+            vectors[lang] = np.load(path, allow_pickle=False)
+            continue
+        vectors[lang] = encoder.encode_queries(texts)
+        with atomic_file(path, "wb") as f:
+            np.save(f, vectors[lang], allow_pickle=False)
+    return TopicVectors(qids, vectors)
 
 
 def search_vectors(passages: np.ndarray, docids: Sequence[str], queries: np.ndarray, qids: Sequence[str],
@@ -204,9 +218,10 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     bm25 = bm25_searcher(ensure_bm25(corpus, work / "indexes" / "xquad" / "bm25"))
     topics = {split: {l: bench.topics(l, split) for l in langs} for split in ("train", "test")}
     qrels = {split: {l: bench.qrels(l, split) for l in langs} for split in ("train", "test")}
-    vectors = {split: TopicVectors({l: list(t) for l, t in topics[split].items()},
-                                   {l: qenc.encode_batch(list(t.values())) for l, t in topics[split].items()})
-               for split in ("train", "test")}
+    vectors = {split: embed_topics(encoder, topics[split]) for split in ("train", "test")}
+    for split in ("train", "test"):  # searches through Pyserini reuse these vectors instead of re-encoding
+        for lang, qids in vectors[split].qids.items():
+            qenc.remember([topics[split][lang][q] for q in qids], vectors[split].vectors[lang])
     base, docids = faiss_vectors(dense_dir)
     embeddings = embed_queries(queries, encoder)
     plan = AugmentationPlan(dense_dir, embeddings)
@@ -222,7 +237,8 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     result.extra["chosen_weight"] = {"fusion": "mean", "weight": best, "normalize": True, "chosen_on": "train"}
     per_lang_n = int(plan.counts["queries_per_passage"]["max"] // max(1, len(embeddings.keys.langs)))
     result.sweeps["queries-per-language-test"] = sweep(
-        lambda n: AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n)).vectors("mean", best, True),
+        lambda n: base if n == 0 else AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n))
+        .vectors("mean", best, True),
         docids, vectors["test"], qrels["test"], list(range(0, per_lang_n + 1)))
     log(f"[study] weight chosen on train: mean fusion b={best}")
 
