@@ -269,9 +269,12 @@ def test_build_training_data_from_xquad(tmp_path):
     from xqg_pyserini.data import load_squad_dir
     from xqg_pyserini.training_data import build_training_data
 
-    summary = build_training_data(tmp_path / "t.jsonl", languages=["de"], miner="bm25", mine_with="pivot",
-                                  index="indexes/xquad/bm25", negatives=4)
+    from xqg_pyserini.indexing import build_bm25_index
+
     bench = load_squad_dir(languages=["de"])
+    index = build_bm25_index(bench.save(tmp_path / "bench") / "corpus", tmp_path / "bm25")  # no demo needed
+    summary = build_training_data(tmp_path / "t.jsonl", languages=["de"], miner="bm25", mine_with="pivot",
+                                  index=str(index), negatives=4)
     rows = read_training_file(tmp_path / "t.jsonl", bench.passages)
     assert summary["queries"] == len(rows) == len(bench.topics("de", "train")) and summary["negatives_max"] == 4
     for ex in rows:
