@@ -180,7 +180,12 @@ def _add_demo(sub) -> None:
                    help="which articles' questions to ask (default: test, articles 36-47)")
     p.add_argument("--encoder", default="multilingual-e5-small")
     p.add_argument("--k", type=int, default=100)
-    p.add_argument("--xqg-queries", default=None, help="generated queries (JSONL) to add dense+xQG rows")
+    p.add_argument("--xqg-queries", default=None,
+                   help="generated queries (JSONL) for the dense+xQG rows (default: generate them with our generator, "
+                        "cached outside git)")
+    p.add_argument("--no-xqg", dest="xqg", action="store_false", help="only BM25, dense and hybrid")
+    p.add_argument("--xqg-per-language", type=int, default=1, help="generated questions per passage and language")
+    p.add_argument("--xqg-weight", type=float, default=None, help="fusion weight b of the mean fusion")
     p.add_argument("--work", default=".", help="where collections/, indexes/ and runs/ are")
     p.set_defaults(func=_run_demo)
 
@@ -188,8 +193,11 @@ def _add_demo(sub) -> None:
 def _run_demo(args) -> None:
     from xqg_pyserini.pipeline import run_benchmark
 
-    result = run_benchmark(args.data, args.languages, args.split, args.encoder, args.work, k=args.k,
-                           xqg_queries=args.xqg_queries)
+    from xqg_pyserini.pipeline import XQG_WEIGHT
+
+    result = run_benchmark(args.data, args.languages, args.split, args.encoder, args.work, k=args.k, xqg=args.xqg,
+                           xqg_queries=args.xqg_queries, xqg_per_language=args.xqg_per_language,
+                           xqg_weight=XQG_WEIGHT if args.xqg_weight is None else args.xqg_weight)
     print()
     print(result.format())
 

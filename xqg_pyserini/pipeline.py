@@ -16,6 +16,10 @@ from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, corpus_fi
 from xqg_pyserini.io import sha256_file, write_json
 
 
+#: The demo's xQG fusion: mean of the query vectors, weight b, re-normalised (see docs/study.md).
+XQG_WEIGHT = 0.3
+
+
 @dataclass
 class BenchmarkResult:
     tables: dict[str, Table] = field(default_factory=dict)
@@ -64,9 +68,14 @@ def ensure_faiss(corpus: Path, encoder, index_dir: Path) -> Path:
 
 def run_benchmark(data_dir: str | None = None, languages: list[str] | None = None, split: str = "test",
                   model: str = "multilingual-e5-small", work: str | Path = ".", name: str = "xquad",
-                  k: int = 100, xqg_queries: str | Path | None = None, xqg_weight: float = 0.01,
+                  k: int = 100, xqg: bool = True, xqg_queries: str | Path | None = None,
+                  xqg_per_language: int = 1, xqg_fusion: str = "mean", xqg_weight: float = XQG_WEIGHT,
                   log=print) -> BenchmarkResult:
-    """Prepare, index, search (BM25, dense, hybrid; dense+xQG when queries are given) and evaluate."""
+    """Prepare, index, search (BM25, dense, hybrid, and with ``xqg`` dense+xQG and hybrid+xQG) and evaluate.
+
+    xQG queries come from ``xqg_queries`` if given, else from our generator (the shipped adapter),
+    ``xqg_per_language`` per passage and language, cached outside git and resumed if interrupted.
+    """
     from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
     from xqg_pyserini.search import (HybridSearcher, bm25_searcher, dense_searcher, run_path,
                                      search_to_file)
@@ -89,14 +98,20 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
     query_encoder = XqgQueryEncoder(encoder)
     searchers = {"bm25": bm25, "dense": dense_searcher(dense_dir, query_encoder)}
     searchers["hybrid"] = HybridSearcher(searchers["dense"], bm25)
-    if xqg_queries:
+    if xqg:
         from xqg_pyserini.augmentation import augment_index
 
+        if not xqg_queries:
+            from xqg_pyserini.generation import generate
+
+            log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
+            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language, bf16=True)["out"]
         xqg_dir = index_root / f"{_slug(model)}.xqg"
-        augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion="sum", weight=xqg_weight)
+        augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
+                      normalize=xqg_fusion == "mean")
         searchers["dense+xqg"] = dense_searcher(xqg_dir, query_encoder)
         searchers["hybrid+xqg"] = HybridSearcher(searchers["dense+xqg"], bm25)
-    log(f"[index] bm25, {dense_dir.name}{' and its xQG augmentation' if xqg_queries else ''} "
+    log(f"[index] bm25, {dense_dir.name}{' and its xQG augmentation' if xqg else ''} "
         f"({time.time() - clock:.0f}s)")
     result.seconds["index"] = time.time() - clock
 
