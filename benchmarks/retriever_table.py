@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ir_measures import nDCG
 
-from xqg_pyserini.data import Benchmark
+from xqg_pyserini.data import Benchmark, load_squad_dir
 from xqg_pyserini.evaluation import evaluate_languages, paired_randomization_test, paired_test, per_query
 from xqg_pyserini.io import atomic_file, write_json
 
@@ -116,12 +116,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fusion", default="mean", choices=["sum", "mean"])
     parser.add_argument("--weight", type=float, default=0.3)
     parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--benchmark", default="collections/xquad")
+    parser.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    parser.add_argument("--benchmark", default="collections/xquad", help="prepared benchmark whose corpus/ is indexed")
     parser.add_argument("--indexes", default="indexes/xquad")
     parser.add_argument("--runs", default="runs/xquad-retriever")
     parser.add_argument("--docs", default="docs/retriever.md")
     args = parser.parse_args(argv)
-    bench = Benchmark.load(args.benchmark)
+    # Questions, qrels and (English) answers straight from the source files: a prepared directory may
+    # predate data.py's switch to English answers for R@kt. Its corpus must hold the same passages.
+    bench = load_squad_dir(args.data)
+    if set(Benchmark.load(args.benchmark).passages) != set(bench.passages):
+        raise SystemExit(f"{args.benchmark}: corpus differs from the XQuAD files; run `xqg prepare` again")
     models = {BASELINE: "multilingual-e5-small", **dict(m.split("=", 1) for m in args.model)}
     runs: dict[str, dict] = {}
     for name, model in models.items():

@@ -276,7 +276,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based)")
     p.add_argument("--num-shards", type=int, default=1, help="split passages by a stable hash of the docid")
     p.add_argument("--few-shot", type=int, default=0, help="worked examples per language in the prompt (base models)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 weights (faster on CPUs with AVX512-BF16)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 weights: faster on AVX512-BF16 CPUs, but outputs then depend on --batch-size")
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 is best on a busy shared CPU)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     p.add_argument("--no-progress", action="store_true")

@@ -9,7 +9,8 @@ precomputed queries read from a file.
 Determinism: query ``i`` of (docid, lang) is sampled with its own ``torch.Generator`` seeded from
 (seed, docid, lang, i), inside a logits processor that leaves greedy decoding nothing to choose.
 So a query does not depend on which other rows share its batch, on the batch size, on sharding, or
-on how many queries are asked for.
+on how many queries are asked for: in float32. With bfloat16 weights (``bf16``) rounding depends on
+the batch composition and sampled queries do change with the batch size.
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -227,6 +228,12 @@ def _load_checkpoint(work: Path, model, optimizer, fingerprint: dict) -> tuple[i
 
 # ----------------------------------------------------------------------------- training
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _family(settings) -> str | None:
     """The preset whose conventions the trained model follows (what ``xqg_model.json`` records)."""
     from xqg_pyserini.encoders import PRESETS
@@ -261,7 +268,6 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
     similarity = cfg.similarity or ("cos" if encoder.settings.l2_norm else "dot")
     teacher = Teacher(encoder, examples) if cfg.distill_weight > 0 else None
     model = encoder.model
-    torch.manual_seed(cfg.seed)
     if cfg.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -276,7 +282,7 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
         log(f"[train-retriever] resuming at step {step} of {total} from {work / 'checkpoint'}")
     spent = history[-1]["seconds"] if history else 0.0
     model.train()
-    with open(work / "train.log", "a", encoding="utf-8") as logf:
+    with open(work / "train.log", "a" if step else "w", encoding="utf-8") as logf:
         while step < total:
             if cfg.max_minutes is not None and spent >= cfg.max_minutes * 60:
                 log(f"[train-retriever] time limit reached after {step} of {total} steps")
@@ -327,9 +333,12 @@ def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, hist
         copied = [f for f in base_dir.glob("*") if f.is_file() and (f.name.startswith(("tokenizer", "sentencepiece",
                   "vocab", "spiece")) or f.name == "special_tokens_map.json")] if base_dir.is_dir() else []
         for f in copied:
-            shutil.copy2(f, tmp / f.name)
+            shutil.copyfile(f, tmp / f.name)
         if not copied:
             encoder.tokenizer.save_pretrained(tmp)
+        mode = 0o666 & ~_umask()
+        for f in tmp.iterdir():  # save_pretrained may leave 0600 files; outputs should look like ordinary files
+            f.chmod(mode)
         write_json(tmp / MARKER, {
             "format_version": 1, "family": family, "name": out.name, "base": cfg.base,
             "encoder_settings": asdict(encoder.settings), "similarity": similarity,
