@@ -105,7 +105,9 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
             from xqg_pyserini.generation import generate
 
             log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
-            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language, bf16=True)["out"]
+            # bf16 output depends on batch composition: these are the settings of the published run.
+            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language, bf16=True, batch_size=11,
+                                   threads=1)["out"]
         xqg_dir = index_root / f"{_slug(model)}.xqg"
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
                       normalize=xqg_fusion == "mean")
