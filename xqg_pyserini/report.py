@@ -183,7 +183,11 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
               "- Hybrid weight: `.venv/bin/python benchmarks/hybrid_alpha.py` (TRAIN questions).",
               "- Augmentation memory and throughput: `.venv/bin/python benchmarks/augmentation_memory.py` "
               "([augmentation.md](augmentation.md)).",
-              "- Generation speed and quality: [generation.md](generation.md)."]
+              "- Generation speed and quality: [generation.md](generation.md).",
+              "- The trained retriever against the off-the-shelf one, with and without xQG: "
+              "`.venv/bin/python benchmarks/retriever_table.py` ([retriever.md](retriever.md)).",
+              "- Why the oracle row is below dense: `.venv/bin/python benchmarks/oracle_diagnostic.py` "
+              "([study-notes.md](study-notes.md))."]
     out = docs / "reproduction.md"
     with atomic_file(out) as f:
         f.write("\n\n".join(parts) + "\n")
