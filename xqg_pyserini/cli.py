@@ -428,7 +428,7 @@ def _add_train_retriever(sub) -> None:
     p.add_argument("--accumulation-steps", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, help="optimizer steps (default: all epochs)")
-    p.add_argument("--lr", type=float, help="default 3e-5")
+    p.add_argument("--lr", type=float, help="default 5e-5")
     p.add_argument("--warmup-ratio", type=float, help="default 0.1")
     p.add_argument("--distill-weight", type=float,
                    help="> 0: pull each question toward the frozen embedding of its English version (default 0)")

@@ -60,7 +60,7 @@ class RetrieverTrainConfig:
     accumulation_steps: int = 1
     epochs: int = 1
     max_steps: int | None = None  # optimizer steps; default: all of ``epochs``
-    lr: float = 3e-5
+    lr: float = 5e-5
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
