@@ -4,8 +4,8 @@ For every system: a FAISS index of the 240 English passages (reused when its man
 a run per language of the test-article questions (runs/xquad-retriever/<system>.<lang>.trec), the
 usual measures per language and macro-averaged, and paired tests per query on nDCG@10 (t-test, as
 the study; and a randomization test) against a reference system. The macro test pools the queries
-of all languages ((lang, qid) pairs). Writes results.json and replaces the block between the
-RESULTS markers of docs/retriever.md.
+of all languages ((lang, qid) pairs). Writes <runs>/results.json and replaces the block between
+the RESULTS:<block> markers of docs/retriever.md.
 
     .venv/bin/python benchmarks/retriever_table.py \
         --model fine-tuned=$HOME/.cache/xqg_pyserini/models/xqg-e5-small-xquad \
@@ -15,7 +15,6 @@ RESULTS markers of docs/retriever.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ from xqg_pyserini.evaluation import evaluate_languages, paired_randomization_tes
 from xqg_pyserini.io import atomic_file, write_json
 
 BASELINE = "e5-small"
-START, END = "<!-- RESULTS:START (benchmarks/retriever_table.py) -->", "<!-- RESULTS:END -->"
 SHOWN = ["nDCG@10", "R@1", "MRR@10", "R@10", "R@2kt", "R@5kt"]
 
 
@@ -38,12 +36,13 @@ def system_runs(name: str, model: str, args, bench: Benchmark) -> dict[str, dict
     from xqg_pyserini.search import dense_searcher, run_path, search_to_file
 
     encoder = TransformerEncoder(model, show_progress=False)
-    index = ensure_faiss(Path(args.benchmark) / "corpus", encoder, Path(args.indexes) / Path(model).name)
+    slug = Path(model.rstrip("/")).name.replace("multilingual-", "")  # as the demo names its index: e5-small
+    index = ensure_faiss(Path(args.benchmark) / "corpus", encoder, Path(args.indexes) / slug)
     indexes = {name: index}
     if args.queries:
         from xqg_pyserini.augmentation import augment_index
 
-        xqg = Path(args.indexes) / f"{Path(model).name}.xqg-{args.fusion}-{args.weight}{'-norm' if args.normalize else ''}"
+        xqg = Path(args.indexes) / f"{slug}.xqg-{args.fusion}-{args.weight}{'-norm' if args.normalize else ''}"
         augment_index(index, args.queries, encoder, xqg, fusion=args.fusion, weight=args.weight,
                       normalize=args.normalize, on_unknown_docid="skip")
         indexes[f"{name}+xQG"] = xqg
@@ -121,10 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--indexes", default="indexes/xquad")
     parser.add_argument("--runs", default="runs/xquad-retriever")
     parser.add_argument("--docs", default="docs/retriever.md")
+    parser.add_argument("--block", default="main", help="which RESULTS block of --docs to replace")
     args = parser.parse_args(argv)
     # Questions, qrels and (English) answers straight from the source files: a prepared directory may
     # predate data.py's switch to English answers for R@kt. Its corpus must hold the same passages.
     bench = load_squad_dir(args.data)
+    args.queries = str(Path(args.queries).expanduser()) if args.queries else None
     if set(Benchmark.load(args.benchmark).passages) != set(bench.passages):
         raise SystemExit(f"{args.benchmark}: corpus differs from the XQuAD files; run `xqg prepare` again")
     models = {BASELINE: "multilingual-e5-small", **dict(m.split("=", 1) for m in args.model)}
@@ -147,10 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         "normalize": args.normalize, "tables": {s: {"rows": t.rows, "counts": t.counts} for s, t in tables.items()},
         "tests": {f"{a} vs {b}": t for (a, b), t in tests.items()}})
     doc = Path(args.docs)
-    if doc.exists() and START in doc.read_text() and END in doc.read_text():
-        before, rest = doc.read_text().split(START, 1)
+    start, end = f"<!-- RESULTS:{args.block}:START (benchmarks/retriever_table.py) -->", f"<!-- RESULTS:{args.block}:END -->"
+    if doc.exists() and start in doc.read_text() and end in doc.read_text():
+        before, rest = doc.read_text().split(start, 1)
         with atomic_file(doc) as out:
-            out.write(before + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+            out.write(before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1])
 
 
 if __name__ == "__main__":
