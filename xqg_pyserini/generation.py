@@ -222,13 +222,13 @@ def _run(generator: QueryGenerator, todo: list[Request], n: int, batch_size: int
 
 
 def read_queries(path: str | Path) -> dict[tuple[str, str], list[str]]:
-    """(docid, lang) -> queries in index order, from a generation output."""
+    """(docid, lang) -> queries in index order, from a generation output (validated by the one
+    reader of that format, :func:`xqg_pyserini.query_embeddings.read_queries`)."""
+    from xqg_pyserini.query_embeddings import read_queries as read_rows
+
     out: dict[tuple[str, str], dict[int, str]] = {}
-    for number, row in read_jsonl(path):
-        try:
-            out.setdefault((str(row["docid"]), row["lang"]), {})[int(row["i"])] = row["query"]
-        except KeyError as err:
-            raise InputError(path, f"missing field {err}", line=number) from None
+    for _, docid, lang, i, query in read_rows(path):
+        out.setdefault((docid, lang), {})[i] = query
     return {k: [v[i] for i in sorted(v)] for k, v in out.items()}
 
 
