@@ -3,13 +3,35 @@
     .venv/bin/python benchmarks/generation_quality.py NAME=QUERIES.jsonl [NAME=QUERIES.jsonl ...] \\
         --corpus collections/xquad/corpus/docs.jsonl --split test --json docs/generation_quality.json
 
-Runs are compared on the passages they all cover (of the split). Prints a markdown table (language correctness / self-retrieval at rank 1 with multilingual-e5-small
+Runs are compared on the passages they all cover (of the split). ``--real`` adds XQuAD's own
+questions about those passages as a run ("real questions"): the level generated questions aim for. Prints a markdown table (language correctness / self-retrieval at rank 1 with multilingual-e5-small
 among all corpus passages / distinct-query rate) and a few examples per language.
 """
 from __future__ import annotations
 
 import argparse
 import json
+
+
+def real_questions_file() -> str:
+    """XQuAD's own questions in the generated-queries format (a temporary file), per passage and language."""
+    import tempfile
+
+    from xqg_pyserini.data import load_squad_dir
+    from xqg_pyserini.languages import XQUAD_LANGUAGES
+
+    bench = load_squad_dir(None, XQUAD_LANGUAGES)
+    handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
+    with handle:
+        for lang in XQUAD_LANGUAGES:
+            groups: dict[str, list[str]] = {}
+            for q in bench._select(lang, None):
+                groups.setdefault(q.docid, []).append(q.text)
+            for docid, texts in groups.items():
+                for i, text in enumerate(texts):
+                    handle.write(json.dumps({"docid": docid, "lang": lang, "i": i, "query": text, "generator": "real"},
+                                            ensure_ascii=False) + "\n")
+    return handle.name
 
 
 def main() -> None:
@@ -22,12 +44,15 @@ def main() -> None:
     ap.add_argument("--corpus", default="collections/xquad/corpus/docs.jsonl")
     ap.add_argument("--split", default="test")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--real", action="store_true", help="add XQuAD's real questions as a run (the ceiling)")
     args = ap.parse_args()
     from xqg_pyserini.encoders import TransformerEncoder
     from xqg_pyserini.generation import read_queries
 
     docids = split_docids(args.corpus, args.split) if args.split else None
     runs = dict(run.split("=", 1) for run in args.runs)
+    if args.real:
+        runs["real questions"] = real_questions_file()
     for path in runs.values():  # compare on the passages every run covers
         have = {d for d, _ in read_queries(path)}
         docids = have if docids is None else docids & have

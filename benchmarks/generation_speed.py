@@ -1,24 +1,33 @@
-"""Generation speed of each backend on the same passages, on this machine.
+"""Generation speed: plain transformers ``generate`` against our prefix-shared decoder, in ONE run,
+on the same passages, languages, n, sampling and threads. Run it with nothing else heavy beside it.
 
-    .venv/bin/python benchmarks/generation_speed.py --generator xqg --passages 8 --languages de zh ru -n 2
+    .venv/bin/python benchmarks/generation_speed.py                      # 6 TEST passages x 11 languages x n=5
+    .venv/bin/python benchmarks/generation_speed.py --backends plain fast fast-int8 fast-fullvocab fast-fp32
 
-Backends: ``plain`` (transformers ``generate(do_sample=True, top_k, num_return_sequences=n)``, the
-usual way, float32), ``xqg-fp32`` (our HFGenerator: one prefill per prompt shared by its n rows,
-per-row seeds), ``xqg-bf16`` (the same with bfloat16 weights), ``ct2-int8`` (CTranslate2 int8, a fresh
-engine per (passage, language) group for its seed; converted once into the cache). Prints passages/s, queries/s and the
-ratio to ``plain``; ``--json FILE`` also writes them.
+Backends:
+- ``plain``: ``model.generate(do_sample=True, top_k, num_return_sequences=n)`` on the merged model,
+  one call per passage (its 11 prompts, left-padded), in the fastest dtype for this CPU
+  (bfloat16 with AMX/AVX512-BF16, else float32): the usual way, the baseline.
+- ``fast``: the default path (``--dtype auto``, trimmed vocabulary, one prefill per passage).
+- ``fast-<dtype>`` / ``fast-fullvocab``: the same decoder with another dtype or the whole 262k head.
+
+Prints a table with the CPU model, questions/s and the ratio to ``plain``; ``--json`` merges the
+results into a file keyed by CPU model (so runs on different CPUs sit side by side), from which
+``xqg report`` renders docs/generation.md's speed table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from pathlib import Path
 
 import torch
 
 
 def plain_generate(gen, requests, n: int) -> list[list[str]]:
-    """transformers' own sampling, batched, the baseline every faster path is compared with."""
+    """transformers' own sampling, batched: the baseline every faster path is compared with."""
     from transformers import GenerationConfig
 
     from xqg_pyserini.generators import clean_query
@@ -37,56 +46,76 @@ def plain_generate(gen, requests, n: int) -> list[list[str]]:
     return [texts[j * n:(j + 1) * n] for j in range(len(requests))]
 
 
+def _loader(backend: str, generator: str, sampling):
+    from xqg_pyserini.fastgen import pick_dtype
+    from xqg_pyserini.generators import load_generator
+
+    if backend == "plain":
+        return load_generator(generator, sampling, dtype=pick_dtype(), fast=False), "plain", pick_dtype()
+    if backend == "fast-fullvocab":
+        gen = load_generator(generator, sampling, dtype="auto", full_vocabulary=True)
+    else:
+        gen = load_generator(generator, sampling, dtype=backend.split("-", 1)[1] if "-" in backend else "auto")
+    return gen, "fast", gen.dtype
+
+
 def main() -> None:
-    import xqg_pyserini  # noqa: F401
     from xqg_pyserini.generation import read_corpus, split_docids
-    from xqg_pyserini.generators import Request, Sampling, load_generator
+    from xqg_pyserini.generators import Request, Sampling
+    from xqg_pyserini.languages import XQUAD_LANGUAGES
+    from xqg_pyserini.shared_training import cpu_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="xqg")
     ap.add_argument("--corpus", default="collections/xquad/corpus/docs.jsonl")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--passages", type=int, default=8)
-    ap.add_argument("--languages", nargs="+", default=["de", "zh", "ru"])
-    ap.add_argument("-n", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--passages", type=int, default=6)
+    ap.add_argument("--languages", nargs="+", default=XQUAD_LANGUAGES)
+    ap.add_argument("-n", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--backends", nargs="+", default=["plain", "xqg-fp32", "xqg-bf16", "ct2-int8"])
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (1 is best on a shared, busy CPU)")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--backends", nargs="+", default=["plain", "fast"])
+    ap.add_argument("--json", default=None, help="merge results into this file (keyed by CPU model)")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
     keep = split_docids(args.corpus, args.split) if args.split else None
     passages = [p for p in read_corpus(args.corpus) if keep is None or p[0] in keep][:args.passages]
-    requests = [Request(d, lang, t, x) for d, t, x in passages for lang in args.languages]
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
+    cpu = cpu_model()
     results = {}
     for backend in args.backends:
-        spec = f"ct2:{args.generator}" if backend == "ct2-int8" else args.generator
-        gen = load_generator(spec, sampling, bf16=backend.endswith("bf16"))
-        run = (lambda reqs: plain_generate(gen, reqs, args.n)) if backend == "plain" else (lambda reqs: gen.generate(reqs, args.n))
-        run(requests[:1])  # warm-up
+        gen, kind, dtype = _loader(backend, args.generator, sampling)
+        run = (lambda reqs: plain_generate(gen, reqs, args.n)) if kind == "plain" else (lambda reqs: gen.generate(reqs, args.n))
+        run([Request(passages[0][0], args.languages[0], passages[0][1], passages[0][2])])  # warm-up
         started = time.perf_counter()
         queries = []
-        for b in range(0, len(requests), args.batch_size):
-            queries += run(requests[b:b + args.batch_size])
+        for d, t, x in passages:  # one call per passage: all its languages x n rows
+            queries += run([Request(d, lang, t, x) for lang in args.languages])
         seconds = time.perf_counter() - started
-        results[backend] = {"seconds": round(seconds, 1), "passages_per_s": round(len(passages) / seconds, 4),
-                            "queries_per_s": round(len(requests) * args.n / seconds, 3),
-                            "example": queries[0][0]}
+        count = len(passages) * len(args.languages) * args.n
+        empty = sum(1 for qs in queries for q in qs if not q)
+        results[backend] = {"dtype": dtype, "seconds": round(seconds, 1), "questions": count, "empty": empty,
+                            "questions_per_s": round(count / seconds, 3), "example": queries[0][0]}
         print(backend, json.dumps(results[backend], ensure_ascii=False), flush=True)
-        if args.threads:
-            torch.set_num_threads(args.threads)  # a backend (CTranslate2) may have reset it
+        del gen
     base = results.get("plain")
+    print(f"\n{cpu}, {args.threads} threads, {len(passages)} passages x {len(args.languages)} languages x n={args.n}")
+    print("| path | dtype | questions/s | vs plain |\n|---|---|---|---|")
     for name, r in results.items():
-        ratio = f"{r['queries_per_s'] / base['queries_per_s']:.2f}x plain" if base else ""
-        print(f"{name:10s} {r['passages_per_s']:8.3f} passages/s {r['queries_per_s']:8.3f} queries/s  {ratio}")
+        ratio = f"{r['questions_per_s'] / base['questions_per_s']:.1f}x" if base else "-"
+        print(f"| {name} | {r['dtype']} | {r['questions_per_s']:.2f} | {ratio} |")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2,
-                      ensure_ascii=False)
+        from xqg_pyserini.io import write_json
+
+        path = Path(args.json)
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if "results" in stored and "args" in stored:  # the single-run layout of earlier versions
+            stored = {}
+        stored[cpu] = {"threads": args.threads, "passages": len(passages), "languages": list(args.languages), "n": args.n,
+                       "max_new_tokens": args.max_new_tokens, "generator": args.generator, "results": results,
+                       "date": time.strftime("%Y-%m-%d")}
+        write_json(path, stored)
 
 
 if __name__ == "__main__":
