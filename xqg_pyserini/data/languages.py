@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from xqg_pyserini.errors import InputError
+
 #: ISO 639-1 code -> English name, as the paper's prompt spells it.
 LANGUAGE_NAMES: dict[str, str] = {
     "ar": "Arabic", "bn": "Bengali", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
@@ -40,11 +42,11 @@ def language_name(code: str) -> str:
     try:
         return LANGUAGE_NAMES[code]
     except KeyError:
-        raise ValueError(f"unknown language code {code!r}; known: {' '.join(sorted(LANGUAGE_NAMES))}") from None
+        raise InputError(None, f"unknown language code {code!r}; known: {' '.join(sorted(LANGUAGE_NAMES))}") from None
 
 
 def check_languages(codes: list[str]) -> list[str]:
-    """Validate a list of language codes (raises ValueError naming the first unknown one)."""
+    """Validate a list of language codes (raises InputError, a ValueError, naming the first unknown one)."""
     for code in codes:
         language_name(code)
     return list(codes)

@@ -1,8 +1,9 @@
 """Dense encoders for Hugging Face checkpoints, usable alone and inside Pyserini.
 
 One class does the work (:class:`TransformerEncoder`, with ``encode_queries`` and
-``encode_passages`` that batch, show progress and return float32 arrays); two thin adapters make it a
-Pyserini ``QueryEncoder`` (for ``FaissSearcher`` and ``HybridSearcher``) and ``DocumentEncoder``.
+``encode_passages`` that batch, show progress and return float32 arrays); two thin adapters in
+:mod:`xqg_pyserini.encode.adapters` make it a Pyserini ``QueryEncoder`` (for ``FaissSearcher`` and
+``HybridSearcher``) and ``DocumentEncoder``.
 Presets carry the conventions of known model families so that the right settings are the default:
 
 - ``e5``: mean pooling over the attention mask, "query: " / "passage: " prefixes, L2-normalised;
@@ -11,16 +12,14 @@ Presets carry the conventions of known model families so that the right settings
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
-from pyserini.encode import DocumentEncoder, QueryEncoder
-from tqdm.auto import tqdm
-from transformers import AutoModel, AutoTokenizer
 
-from xqg_pyserini.models import model_family, resolve_model
+from xqg_pyserini.errors import InputError
+from xqg_pyserini.models.e5 import model_family, resolve_model
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ def settings_for(model: str, preset: str | None = None, **overrides) -> EncoderS
     """The preset named, else the one the model's family implies, else DPR's; then overrides."""
     name = preset or model_family(model) or "dpr"
     if name not in PRESETS:
-        raise ValueError(f"unknown encoder preset {name!r}; choose from {sorted(PRESETS)}")
+        raise InputError(None, f"unknown encoder preset {name!r}; choose from {sorted(PRESETS)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     if given.get("pooling") not in (None, "cls", "mean"):
-        raise ValueError(f"pooling must be 'cls' or 'mean', not {given['pooling']!r}")
+        raise InputError(None, f"pooling must be 'cls' or 'mean', not {given['pooling']!r}")
     return replace(PRESETS[name], **given)
 
 
@@ -55,11 +54,18 @@ class TransformerEncoder:
 
     def __init__(self, model: str = "multilingual-e5-small", preset: str | None = None, *,
                  device: str = "cpu", batch_size: int = 32, show_progress: bool = True, **overrides):
+        if batch_size < 1:
+            raise InputError(None, f"batch size must be at least 1, not {batch_size}")
         self.model_name = model
         self.path = resolve_model(model)
         self.settings = settings_for(model if model_family(model) else self.path, preset, **overrides)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModel.from_pretrained(self.path).to(device).eval()
+        from transformers import AutoModel, AutoTokenizer  # here, so that the module imports light (the CLI's defaults)
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model = AutoModel.from_pretrained(self.path).to(device).eval()
+        except OSError as err:  # an unknown hub id offline, or a directory that is not a checkpoint
+            raise InputError(model, f"cannot load the model: {str(err).splitlines()[0]}") from None
         self.device, self.batch_size, self.show_progress = device, batch_size, show_progress
 
     @property
@@ -87,6 +93,8 @@ class TransformerEncoder:
 
     def embed(self, batch: dict) -> torch.Tensor:
         """Pooled (and optionally normalised) vectors of a tokenized batch; differentiable, for training."""
+        import torch
+
         hidden = self.model(**batch).last_hidden_state
         if self.settings.pooling == "mean":
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -104,6 +112,9 @@ class TransformerEncoder:
 
     def _encode(self, texts: list[str], max_length: int, batch_size: int | None,
                 show_progress: bool | None, unit: str) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
         size = batch_size or self.batch_size
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         # Length bucketing: batches of similar length waste less compute on padding.
@@ -120,56 +131,14 @@ class TransformerEncoder:
         return out
 
 
-class XqgQueryEncoder(QueryEncoder):
-    """Pyserini query encoder: ``FaissSearcher(index_dir, XqgQueryEncoder("multilingual-e5-small"))``.
-
-    Its constructor also takes the keyword arguments Pyserini's FAISS search CLI passes
-    (``encoder_dir``, ``tokenizer_name``, ``device``, ``prefix``, ``pooling``, ``l2_norm``), so it can be
-    chosen there with ``--encoder-class xqg`` through ``xqg pyserini``. Embeddings are memoised by
-    text, so a dense run followed by a hybrid run encodes each question once.
-    """
-
-    def __init__(self, encoder_dir: str | TransformerEncoder = "multilingual-e5-small", tokenizer_name=None,
-                 device: str = "cpu", prefix: str | None = None, preset: str | None = None,
-                 pooling: str | None = None, l2_norm: bool | None = None, memoize: bool = True, **_ignored):
-        super().__init__()
-        if isinstance(encoder_dir, TransformerEncoder):
-            self.encoder = encoder_dir
-        else:
-            self.encoder = TransformerEncoder(encoder_dir, preset, device=device, pooling=pooling,
-                                              l2_norm=l2_norm, query_prefix=prefix)
-        self.has_model = True
-        self._memo: dict[str, np.ndarray] | None = {} if memoize else None
-
-    def encode(self, query: str, **_ignored) -> np.ndarray:
-        return self.encode_batch([query])[0]
-
-    def remember(self, queries: Sequence[str], vectors: np.ndarray) -> None:
-        """Seed the memo with vectors computed elsewhere (e.g. cached), so searches do not re-encode."""
-        if self._memo is not None:
-            self._memo.update(zip(queries, np.asarray(vectors, dtype=np.float32)))
-
-    def encode_batch(self, queries: Iterable[str]) -> np.ndarray:
-        queries = list(queries)
-        if self._memo is None:
-            return self.encoder.encode_queries(queries)
-        todo = list(dict.fromkeys(q for q in queries if q not in self._memo))
-        if todo:
-            self._memo.update(zip(todo, self.encoder.encode_queries(todo)))
-        return np.stack([self._memo[q] for q in queries]) if queries else np.zeros((0, self.encoder.dimension), np.float32)
-
-
-class XqgDocumentEncoder(DocumentEncoder):
-    """Pyserini document encoder (``encode(texts, titles=None)``) over the same network."""
-
-    def __init__(self, model_name: str | TransformerEncoder = "multilingual-e5-small", tokenizer_name=None,
-                 device: str = "cpu", prefix: str | None = None, preset: str | None = None,
-                 pooling: str | None = None, l2_norm: bool | None = None, **_ignored):
-        if isinstance(model_name, TransformerEncoder):
-            self.encoder = model_name
-        else:
-            self.encoder = TransformerEncoder(model_name, preset, device=device, pooling=pooling,
-                                              l2_norm=l2_norm, passage_prefix=prefix)
-
-    def encode(self, texts: Sequence[str], titles: Sequence[str] | None = None, **_ignored) -> np.ndarray:
-        return self.encoder.encode_passages(list(texts), list(titles) if titles else None, show_progress=False)
+def load_encoder(encoder, preset: str | None = None):
+    """A model name/path becomes a TransformerEncoder; an object with ``encode_queries`` and
+    ``describe`` (or a Pyserini adapter holding one as ``.encoder``) is used as is."""
+    if isinstance(encoder, (str, os.PathLike)):
+        return TransformerEncoder(str(encoder), preset)
+    inner = getattr(encoder, "encoder", None)
+    if not hasattr(encoder, "encode_queries") and hasattr(inner, "encode_queries"):
+        encoder = inner
+    if not (hasattr(encoder, "encode_queries") and hasattr(encoder, "describe")):
+        raise TypeError(f"{type(encoder).__name__} has no encode_queries()/describe()")
+    return encoder

@@ -1,5 +1,7 @@
 """Generated queries (``{"docid", "lang", "i", "query", "generator"}`` JSONL) and their cached embeddings.
 
+The file is read through :func:`xqg_pyserini.generation.queries.iter_query_rows`, the format's one reader.
+
 Keys are held compactly (vocabularies plus an int64 table), selection (languages, first N per
 language by ``i``) is vectorised, and embeddings are computed once per (file content, encoder) into
 an ``.npy`` that later stages map instead of loading: shared by augmentation and doc2query expansion.
@@ -13,27 +15,15 @@ from array import array
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from xqg_pyserini.flatindex import MappedMatrix, npy_matrix
-from xqg_pyserini.io import InputError, atomic_file, cache_dir, read_jsonl, require_file, sha256_file, write_json
+from xqg_pyserini.data.io import (InputError, MappedMatrix, atomic_file, cache_dir, npy_matrix, require_file,
+                                  sha256_file, write_json)
+from xqg_pyserini.generation.queries import iter_query_rows
 
 PathLike = str | os.PathLike
-
-
-def read_queries(path: PathLike) -> Iterator[tuple[int, str, str, int, str]]:
-    """(line, docid, lang, i, query) of each line of a generated-query JSONL file, validated."""
-    for number, row in read_jsonl(path):
-        docid, lang, i, query = (row.get(k) for k in ("docid", "lang", "i", "query"))
-        for name, value, ok in (("docid", docid, isinstance(docid, str) and docid),
-                                ("lang", lang, isinstance(lang, str) and lang),
-                                ("i", i, isinstance(i, int) and not isinstance(i, bool) and i >= 0),
-                                ("query", query, isinstance(query, str))):
-            if not ok:
-                raise InputError(path, f"bad or missing {name!r}: {value!r}", line=number)
-        yield number, docid, lang, i, query
 
 
 @dataclass
@@ -51,7 +41,7 @@ class QueryKeys:
         docs: dict[str, int] = {}
         langs: dict[str, int] = {}
         flat = array("q")
-        for line, docid, lang, i, _ in read_queries(path):
+        for line, docid, lang, i, _ in iter_query_rows(path):
             flat.extend((docs.setdefault(docid, len(docs)), langs.setdefault(lang, len(langs)), i, line))
         if not flat:
             raise InputError(path, "no queries")
@@ -84,30 +74,13 @@ class QueryKeys:
             idx = np.flatnonzero(np.isin(t[:, 1], [self.langs.index(lang) for lang in languages]))
         if per_language is not None:
             if per_language < 1:
-                raise ValueError(f"queries per language must be at least 1, not {per_language}")
+                raise InputError(None, f"queries per language must be at least 1, not {per_language}")
             order = idx[np.lexsort((t[idx, 2], t[idx, 1], t[idx, 0]))]
             group = t[order, 0] * len(self.langs) + t[order, 1]
             pos = np.arange(len(order))
             first = np.maximum.accumulate(np.where(np.r_[True, group[1:] != group[:-1]], pos, 0))
             idx = np.sort(order[pos - first < per_language])
         return idx
-
-
-
-
-def load_encoder(encoder, preset: str | None = None):
-    """A model name/path becomes a TransformerEncoder; an object with ``encode_queries`` and
-    ``describe`` (or a Pyserini adapter holding one as ``.encoder``) is used as is."""
-    if isinstance(encoder, (str, os.PathLike)):
-        from xqg_pyserini.encoders import TransformerEncoder
-
-        return TransformerEncoder(str(encoder), preset)
-    inner = getattr(encoder, "encoder", None)
-    if not hasattr(encoder, "encode_queries") and hasattr(inner, "encode_queries"):
-        encoder = inner
-    if not (hasattr(encoder, "encode_queries") and hasattr(encoder, "describe")):
-        raise TypeError(f"{type(encoder).__name__} has no encode_queries()/describe()")
-    return encoder
 
 
 @dataclass
@@ -138,6 +111,8 @@ def embed_queries(queries_file: PathLike, encoder, cache: PathLike | None = None
     of the queries file, the encoder description); no pickle. It covers the whole file, so any later
     selection, fusion or weight reuses it. Texts are encoded ``chunk_size`` at a time and streamed out.
     """
+    from xqg_pyserini.encode.encoders import load_encoder
+
     path = require_file(queries_file, "queries file")
     enc = load_encoder(encoder)
     desc = json.loads(json.dumps(enc.describe(), sort_keys=True))
@@ -174,7 +149,7 @@ def _cached_keys(path: Path, sidecar: Path, keys_npy: Path, npy: Path, queries_s
 
 
 def _encode_to_npy(path: Path, enc, count: int, out: Path, chunk_size: int) -> int:
-    texts = (query for *_, query in read_queries(path))
+    texts = (query for *_, query in iter_query_rows(path))
     dim, done = None, 0
     with atomic_file(out, "wb") as f:
         while chunk := list(islice(texts, chunk_size)):

@@ -1,6 +1,6 @@
 """How good are generated queries? Offline measures, per language, on a set of passages.
 
-- language: share of queries written in the requested language (script / letter check, see languages.py);
+- language: share of queries written in the requested language (script / letter check, see data/languages.py);
 - self@1: share of queries that retrieve their own passage at rank 1 among all corpus passages,
   with multilingual-e5-small (the retriever the augmentation uses);
 - distinct: share of queries that occur once among all queries of their language (a generic
@@ -15,16 +15,17 @@ from typing import Iterable
 
 import numpy as np
 
-from xqg_pyserini.generation import read_corpus, read_queries
-from xqg_pyserini.languages import is_language
+from xqg_pyserini.data.corpus import read_corpus
+from xqg_pyserini.data.languages import is_language
+from xqg_pyserini.generation.queries import read_queries
 
 
 def query_quality(queries_file: str | Path, corpus: str | Path, docids: Iterable[str] | None = None,
                   encoder=None, examples: int = 2) -> dict[str, dict]:
     """Per-language scores (and "all", the macro average) of the queries of ``docids`` (default: all)."""
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
 
-    passages = read_corpus(corpus)
+    passages = [p for p in read_corpus(corpus) if p.text]
     ids = [d for d, _, _ in passages]
     row = {d: k for k, d in enumerate(ids)}
     wanted = set(docids) if docids is not None else set(ids)

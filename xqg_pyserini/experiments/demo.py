@@ -1,8 +1,8 @@
-"""The main job end to end: prepare XQuAD, build indexes, search every language, evaluate.
+"""The demo, end to end: prepare XQuAD, build indexes, search every language, evaluate.
 
-``run_benchmark`` is what ``xqg demo`` (and ``make demo``) calls. Indexes are reused when their
-manifest says they were built from the same corpus with the same encoder, so a second run only
-searches and evaluates.
+:func:`run_demo` is what ``xqg demo`` (and ``make demo``) calls; it returns a :class:`DemoResult`.
+Indexes are reused when their manifest says they were built from the same corpus with the same
+encoder (``xqg_pyserini.index.ensure_*``), so a second run only searches and evaluates.
 """
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xqg_pyserini.data import Benchmark, load_squad_dir
-from xqg_pyserini.evaluation import Table, evaluate_languages
-from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, corpus_file, read_manifest
-from xqg_pyserini.io import sha256_file, write_json
+from xqg_pyserini.data.benchmarks import Benchmark, load_squad_dir
+from xqg_pyserini.data.corpus import corpus_file
+from xqg_pyserini.data.io import InputError, require_file, write_json
+from xqg_pyserini.data.languages import check_languages
+from xqg_pyserini.evaluation.measures import Table, evaluate_languages
+from xqg_pyserini.index.faiss import ensure_faiss
+from xqg_pyserini.index.lucene import ensure_bm25
+from xqg_pyserini.search.config import SearchSettings
 
 
 #: The demo's xQG fusion: mean of the query vectors, weight b, re-normalised (see docs/study.md).
@@ -21,7 +25,9 @@ XQG_WEIGHT = 0.3
 
 
 @dataclass
-class BenchmarkResult:
+class DemoResult:
+    """The demo's tables (one per method) and seconds per stage."""
+
     tables: dict[str, Table] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -46,43 +52,31 @@ def _slug(model: str) -> str:
     return Path(model.rstrip("/")).name.replace("multilingual-", "")
 
 
-def ensure_bm25(corpus: Path, index_dir: Path) -> Path:
-    """Build the Lucene index unless one from this very corpus exists."""
-    digest = sha256_file(corpus_file(corpus))
-    if read_manifest(index_dir).get("corpus", {}).get("sha256") == digest:
-        return index_dir
-    build_bm25_index(corpus, index_dir)
-    write_json(index_dir / "manifest.json", {"kind": "lucene-bm25", "corpus": {"path": str(corpus_file(corpus)),
-                                                                                "sha256": digest}})
-    return index_dir
-
-
-def ensure_faiss(corpus: Path, encoder, index_dir: Path) -> Path:
-    """Build the FAISS index unless one from this corpus and this encoder exists."""
-    manifest = read_manifest(index_dir)
-    if (manifest.get("corpus", {}).get("sha256") == sha256_file(corpus_file(corpus))
-            and manifest.get("encoder") == encoder.describe()):
-        return index_dir
-    return build_faiss_index(corpus, encoder, index_dir)
-
-
-def run_benchmark(data_dir: str | None = None, languages: list[str] | None = None, split: str = "test",
-                  model: str = "multilingual-e5-small", work: str | Path = ".", name: str = "xquad",
-                  k: int = 100, xqg: bool = True, xqg_queries: str | Path | None = None,
-                  xqg_per_language: int = 1, xqg_fusion: str = "mean", xqg_weight: float = XQG_WEIGHT,
-                  log=print) -> BenchmarkResult:
+def run_demo(data_dir: str | None = None, languages: list[str] | None = None, split: str = "test",
+             model: str = "multilingual-e5-small", work: str | Path = ".", name: str = "xquad",
+             k: int = SearchSettings.k, xqg: bool = True, xqg_queries: str | Path | None = None,
+             xqg_per_language: int = 1, xqg_fusion: str = "mean", xqg_weight: float = XQG_WEIGHT,
+             log=print) -> DemoResult:
     """Prepare, index, search (BM25, dense, hybrid, and with ``xqg`` dense+xQG and hybrid+xQG) and evaluate.
 
     xQG queries come from ``xqg_queries`` if given, else from our generator (the shipped adapter),
     ``xqg_per_language`` per passage and language, cached outside git and resumed if interrupted.
     """
-    from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
-    from xqg_pyserini.search import (HybridSearcher, bm25_searcher, dense_searcher, run_path,
-                                     search_to_file)
+    if languages:
+        check_languages(list(languages))
+    if split not in ("train", "test", "all") or k < 1 or xqg_per_language < 1 or not 0 <= xqg_weight <= 1:
+        raise InputError(None, "split must be train, test or all; k and xqg_per_language at least 1; "
+                               "xqg_weight in [0, 1]")
+    if xqg_queries:
+        require_file(xqg_queries, "queries file")
+    from xqg_pyserini.encode.adapters import XqgQueryEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.search.hybrid import GuardedHybridSearcher
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, run_path, search_to_file
 
     work = Path(work)
     bench_dir, index_root, runs_dir = work / "collections" / name, work / "indexes" / name, work / "runs" / name
-    result = BenchmarkResult()
+    result = DemoResult()
     clock = time.time()
     bench: Benchmark = load_squad_dir(data_dir, languages)
     bench.save(bench_dir)
@@ -97,12 +91,12 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
     dense_dir = ensure_faiss(corpus, encoder, index_root / _slug(model))
     query_encoder = XqgQueryEncoder(encoder)
     searchers = {"bm25": bm25, "dense": dense_searcher(dense_dir, query_encoder)}
-    searchers["hybrid"] = HybridSearcher(searchers["dense"], bm25)
+    searchers["hybrid"] = GuardedHybridSearcher(searchers["dense"], bm25)
     if xqg:
-        from xqg_pyserini.augmentation import augment_index
+        from xqg_pyserini.index.augment import augment_index
 
         if not xqg_queries:
-            from xqg_pyserini.generation import generate
+            from xqg_pyserini.generation.runner import generate
 
             log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
             # bf16 output depends on batch composition: these are the settings of the published run.
@@ -112,7 +106,7 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
                       normalize=xqg_fusion == "mean")
         searchers["dense+xqg"] = dense_searcher(xqg_dir, query_encoder)
-        searchers["hybrid+xqg"] = HybridSearcher(searchers["dense+xqg"], bm25)
+        searchers["hybrid+xqg"] = GuardedHybridSearcher(searchers["dense+xqg"], bm25)
     log(f"[index] bm25, {dense_dir.name}{' and its xQG augmentation' if xqg else ''} "
         f"({time.time() - clock:.0f}s)")
     result.seconds["index"] = time.time() - clock
@@ -133,3 +127,7 @@ def run_benchmark(data_dir: str | None = None, languages: list[str] | None = Non
         "split": split, "model": model, "k": k, "seconds": result.seconds,
         "tables": {m: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for m, t in result.tables.items()}})
     return result
+
+
+#: Old names (``pipeline.run_benchmark`` was the demo); kept for one release.
+run_benchmark, BenchmarkResult = run_demo, DemoResult

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from xqg_pyserini.io import atomic_file, write_json
+from xqg_pyserini.data.io import InputError, atomic_file, write_json
 
 MEASURES = ["nDCG@10", "R@1", "R@10", "MRR@10"]
 
@@ -88,6 +88,8 @@ def plot_sweeps(sweeps: dict, out: Path) -> Path:
 def write_study_report(result: dict, docs: str | Path, command: str) -> Path:
     """docs/study.md, docs/study.json and docs/figures/xqg_sweeps.png from one study result."""
     docs = Path(docs)
+    if docs.exists() and not docs.is_dir():
+        raise InputError(docs, "not a directory")
     write_json(docs / "study.json", result)
     plot_sweeps(result["sweeps"], docs / "figures" / "xqg_sweeps.png")
     sig, tables = result["significance"], result["tables"]
@@ -154,6 +156,9 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
     """docs/reproduction.md: every table with the one command that produces it, rendered from the
     results those commands wrote (runs/xquad/results.json, docs/study.json, docs/retriever.json)."""
     docs, runs = Path(docs), Path(runs)
+    for path in (docs, runs):
+        if path.exists() and not path.is_dir():
+            raise InputError(path, "not a directory")
     parts = ["# Reproduction",
              "Rendered by `xqg report` from the results files the commands below write; do not edit by hand. "
              "Machine: 2 CPU cores, no GPU. Data: `../shared/data` (XQuAD, XOR-TyDi)."]

@@ -23,11 +23,14 @@ from typing import Callable, Sequence
 import numpy as np
 from ir_measures import nDCG
 
-from xqg_pyserini.data import Benchmark
-from xqg_pyserini.evaluation import Table, evaluate_languages, paired_randomization_test, paired_test, per_query
-from xqg_pyserini.io import atomic_file
+from xqg_pyserini.data.benchmarks import Benchmark
+from xqg_pyserini.data.io import InputError, atomic_file, cache_dir, require_file
+from xqg_pyserini.data.languages import check_languages
+from xqg_pyserini.data.trec import Run
+from xqg_pyserini.evaluation.measures import Table, evaluate_languages, per_query
+from xqg_pyserini.evaluation.significance import paired_randomization_test, paired_test
+from xqg_pyserini.search.config import SearchSettings
 
-Run = dict[str, dict[str, float]]
 SIGNIFICANCE = "two-sided paired t-test over all test questions of all languages (per-question nDCG@10)"
 
 
@@ -90,8 +93,6 @@ class TopicVectors:
 
 def embed_topics(encoder, topics: dict[str, dict[str, str]]) -> TopicVectors:
     """Embeddings of each language's questions, cached as .npy by (texts, encoder) so re-runs are cheap."""
-    from xqg_pyserini.io import cache_dir
-
     qids, vectors = {lang: list(t) for lang, t in topics.items()}, {}
     desc = json.dumps(encoder.describe(), sort_keys=True)
     for lang, t in topics.items():
@@ -212,15 +213,24 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 def run_study(queries: str | Path, work: str | Path = ".", model: str = "multilingual-e5-small",
               weights: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7),
               paper_weights: Sequence[float] = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05),
-              noise_rate: float = 0.1, held_out: Sequence[str] = ("el", "hi", "th"), k: int = 100,
+              noise_rate: float = 0.1, held_out: Sequence[str] = ("el", "hi", "th"), k: int = SearchSettings.k,
               log=print) -> StudyResult:
     """Run every condition of the study; indexes go to ``work/indexes/xquad/study``."""
-    from xqg_pyserini.augmentation import AugmentationPlan, PerLanguageSearcher, augment_per_language, embed_queries
-    from xqg_pyserini.doc2query import expand_corpus
-    from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
-    from xqg_pyserini.pipeline import ensure_bm25, ensure_faiss
-    from xqg_pyserini.search import HybridSearcher, bm25_searcher, dense_searcher, search
+    from xqg_pyserini.encode.adapters import XqgQueryEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.encode.queries import embed_queries
+    from xqg_pyserini.index.augment import AugmentationPlan, augment_per_language
+    from xqg_pyserini.index.expand import expand_corpus
+    from xqg_pyserini.index.faiss import ensure_faiss
+    from xqg_pyserini.index.lucene import ensure_bm25
+    from xqg_pyserini.search.hybrid import GuardedHybridSearcher as HybridSearcher
+    from xqg_pyserini.search.routing import PerLanguageSearcher
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, search
 
+    require_file(queries, "queries file")
+    if not 0 <= noise_rate <= 1 or k < 1:
+        raise InputError(None, f"noise rate must be in [0, 1] and k at least 1, not {noise_rate} and {k}")
+    check_languages(list(held_out))
     work = Path(work)
     bench = Benchmark.load(work / "collections" / "xquad")
     corpus, root = work / "collections" / "xquad" / "corpus", work / "indexes" / "xquad" / "study"

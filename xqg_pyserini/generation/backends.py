@@ -4,7 +4,7 @@ Backends: Hugging Face seq2seq models (mT5 family, the paper's prompt, so the re
 ielabgroup/xor-tydi-docTquery-mt5-base works unchanged where a hub is reachable), Hugging Face causal
 LMs (Gemma 3, Qwen, Llama style; a prompt template, optionally our LoRA adapter), the same causal
 LMs through CTranslate2 int8 (measured slower than bf16 torch here, kept as an option), and
-precomputed queries read from a file.
+precomputed queries read from a file. :mod:`xqg_pyserini.generation.loading` builds one from a spec.
 
 Determinism: query ``i`` of (docid, lang) is sampled with its own ``torch.Generator`` seeded from
 (seed, docid, lang, i), inside a logits processor that leaves greedy decoding nothing to choose.
@@ -15,44 +15,18 @@ the batch composition and sampled queries do change with the batch size.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import torch
 
-from xqg_pyserini.io import InputError, read_jsonl
-from xqg_pyserini.prompts import CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt, seq2seq_prompt
+from xqg_pyserini.data.io import InputError, read_jsonl
+from xqg_pyserini.generation.config import Request, Sampling
+from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt, seq2seq_prompt
+from xqg_pyserini.generation.queries import check_query_row
 
 _WS = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Request:
-    """Generate queries in ``lang`` for one passage."""
-    docid: str
-    lang: str
-    title: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """The paper samples with top_k=10 (no temperature, no top_p), at most 32-64 new tokens."""
-    top_k: int = 10
-    temperature: float = 1.0
-    max_new_tokens: int = 32
-    max_input_tokens: int = 256
-    seed: int = 0
-
-
-class QueryGenerator(Protocol):
-    id: str
-
-    def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
-        """``n`` queries for each request, in request order."""
 
 
 def row_seed(seed: int, docid: str, lang: str, i: int) -> int:
@@ -183,7 +157,8 @@ class PrecomputedGenerator:
             if docid is None:
                 raise InputError(self.path, "row has no docid/id", line=number)
             if "query" in row:
-                self.store.setdefault((str(docid), row["lang"]), {})[int(row.get("i", 0))] = row["query"]
+                docid, lang, i, query = check_query_row(self.path, number, {"i": 0, **row, "docid": str(docid)})
+                self.store.setdefault((docid, lang), {})[i] = query
                 ids.add(row.get("generator", ""))
                 continue
             queries = row.get("queries") or {k[:-len("_queries")]: v for k, v in row.items() if k.endswith("_queries")}
@@ -230,96 +205,3 @@ class Ct2Generator:
                                         include_prompt_in_result=False, end_token=self.tokenizer.eos_token)
             out.append([clean_query(self.tokenizer.decode(seq, skip_special_tokens=True)) for seq in res[0].sequences_ids])
         return out
-
-
-def ct2_model(spec: str) -> tuple[Path, Path, dict]:
-    """(CTranslate2 int8 dir, tokenizer dir, generator.json) for a causal generator; converted
-    once into ``cache_dir("models")/<id>-ct2-int8`` (a LoRA adapter is merged first)."""
-    import tempfile
-
-    from transformers import AutoModelForCausalLM
-
-    from xqg_pyserini.generator_training import resolve_base, resolve_generator
-    from xqg_pyserini.io import atomic_dir, cache_dir
-
-    path = resolve_generator(spec)
-    meta = json.loads((path / "generator.json").read_text()) if (path / "generator.json").exists() else {}
-    adapter = (path / "adapter_config.json").exists()
-    base = resolve_base(meta["base"]) if adapter else path
-    target = cache_dir("models") / f"{meta.get('id') or path.name}-ct2-int8"
-    if not (target / "model.bin").exists():
-        from ctranslate2.converters import TransformersConverter
-
-        with tempfile.TemporaryDirectory() as merged, atomic_dir(target) as tmp:
-            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-            if adapter:
-                from peft import PeftModel
-
-                model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-            model.save_pretrained(merged)
-            from transformers import AutoTokenizer
-
-            AutoTokenizer.from_pretrained(base).save_pretrained(merged)
-            TransformersConverter(merged).convert(str(tmp), quantization="int8", force=True)
-    return target, base, meta
-
-
-# ----------------------------------------------------------------------------- loading
-
-def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int = 300) -> dict[str, str]:
-    """For the untuned base model: k worked examples per language from XQuAD TRAIN articles,
-    passages cut to ``passage_chars`` characters so the prompt stays short."""
-    from xqg_pyserini.generator_training import xquad_pairs
-
-    prefixes = {}
-    for lang in languages:
-        pairs = xquad_pairs("train", [lang])
-        chosen = [pairs[j * (len(pairs) // k)] for j in range(k)]
-        prefixes[lang] = "".join(
-            CAUSAL_TEMPLATE.format(language=_name(lang), title=p.title, passage=p.passage[:passage_chars])
-            + f" {p.question}\n\n" for p in chosen)
-    return prefixes
-
-
-def _name(lang: str) -> str:
-    from xqg_pyserini.languages import language_name
-
-    return language_name(lang)
-
-
-def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
-                   languages: Sequence[str] = (), bf16: bool = False) -> QueryGenerator:
-    """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
-    generator); a trained-generator directory (generator.json: our LoRA adapter or a full
-    checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
-    ``few_shot`` examples per language); or ``xqg`` (ours). ``bf16`` casts the weights."""
-    if spec.startswith("precomputed:"):
-        return PrecomputedGenerator(spec.split(":", 1)[1])
-    if spec.startswith("ct2:"):
-        from transformers import AutoTokenizer
-
-        ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
-        return Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base), f"{meta.get('id') or base.name}-ct2-int8",
-                            sampling, meta.get("template"))
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from xqg_pyserini.generator_training import resolve_base, resolve_generator
-
-    path = resolve_generator(spec)
-    meta = json.loads((path / "generator.json").read_text()) if (path / "generator.json").exists() else {}
-    base = resolve_base(meta["base"]) if (path / "adapter_config.json").exists() else path
-    seq2seq = bool(getattr(AutoConfig.from_pretrained(base), "is_encoder_decoder", False))
-    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    model = cls.from_pretrained(base, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if (path / "adapter_config.json").exists():
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
-    prefixes = few_shot_prefixes(languages, few_shot) if few_shot and not seq2seq else None
-    gen_id = meta.get("id") or path.name
-    if prefixes:
-        gen_id += f"-{few_shot}shot"
-    if bf16:  # bfloat16 weights sample slightly different queries: keep the outputs apart
-        gen_id += "-bf16"
-    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, bf16)

@@ -7,7 +7,7 @@ truncated and the question always follows the same tail tokens, in training as i
 """
 from __future__ import annotations
 
-from xqg_pyserini.languages import language_name
+from xqg_pyserini.data.languages import language_name
 
 PAPER_PROMPT = "Generate a {language} question for this passage: {title} {passage}"
 CAUSAL_TEMPLATE = "Generate a {language} question for this passage: {title} {passage}\nQuestion:"

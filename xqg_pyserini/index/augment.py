@@ -4,9 +4,10 @@ Fusion (computed in float64, rounded once to float32; passages without queries k
   ``sum``  (the paper) ``e' = (1-a)*e_p + a*SUM(e_q)``, default a=0.01;
   ``mean``             ``e' = (1-b)*e_p + b*mean(e_q)``, which does not grow with the number of queries;
 optionally L2-normalised afterwards. Memory does not grow with the index: the index is read block by
-block through mmap and written block by block (:mod:`xqg_pyserini.flatindex`), and query embeddings are
+block through mmap and written block by block (:mod:`xqg_pyserini.index.faiss`), and query embeddings are
 cached once per (queries file, encoder) in an ``.npy`` that is mapped, never loaded
-(:mod:`xqg_pyserini.query_embeddings`).
+(:mod:`xqg_pyserini.encode.queries`). Searching one index per language is
+:class:`xqg_pyserini.search.routing.PerLanguageSearcher`.
 """
 from __future__ import annotations
 
@@ -21,12 +22,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from xqg_pyserini.flatindex import FlatIndex, write_flat_index
-from xqg_pyserini.io import InputError, atomic_dir, require_file, write_json
-from xqg_pyserini.query_embeddings import QueryEmbeddings, QueryKeys, embed_queries, load_encoder, read_queries
+from xqg_pyserini.data.io import InputError, atomic_dir, require_file, write_json
+from xqg_pyserini.encode.queries import QueryEmbeddings, QueryKeys, embed_queries
+from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
 
-__all__ = ["AugmentationPlan", "PerLanguageSearcher", "QueryEmbeddings", "QueryKeys", "augment_index",
-           "augment_per_language", "embed_queries", "fuse_block", "load_encoder", "read_queries", "topics_language"]
+__all__ = ["AugmentationPlan", "augment_index", "augment_per_language", "check_options", "check_selection", "fuse_block"]
 FUSIONS = ("sum", "mean")
 DEFAULT_BLOCK = 4096  # passage vectors per block
 QUERY_CHUNK = 1024  # query embeddings gathered at a time
@@ -68,15 +68,19 @@ def fuse_block(block: np.ndarray, start: int, rows: np.ndarray, sources: np.ndar
     return out
 
 
-def _check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1, on_unknown_docid: str = "error") -> None:
+def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1, on_unknown_docid: str = "error",
+                  queries_per_language: int | None = None) -> None:
+    """Every augmentation setting a user gives, checked before anything is read or encoded."""
     if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
+        raise InputError(None, f"fusion must be one of {FUSIONS}, not {fusion!r}")
     if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"weight must be in [0, 1], not {weight}")
+        raise InputError(None, f"weight must be in [0, 1], not {weight}")
     if block_size < 1:
-        raise ValueError(f"block size must be at least 1, not {block_size}")
+        raise InputError(None, f"block size must be at least 1, not {block_size}")
     if on_unknown_docid not in ("error", "skip"):
-        raise ValueError(f"on_unknown_docid must be 'error' or 'skip', not {on_unknown_docid!r}")
+        raise InputError(None, f"on_unknown_docid must be 'error' or 'skip', not {on_unknown_docid!r}")
+    if queries_per_language is not None and queries_per_language < 1:
+        raise InputError(None, f"queries per language must be at least 1, not {queries_per_language}")
 
 
 def _check_model(index_dir: Path, desc: dict) -> None:
@@ -121,7 +125,7 @@ class AugmentationPlan:
 
     def __init__(self, index_dir: PathLike, embeddings: QueryEmbeddings, languages: Sequence[str] | None = None,
                  queries_per_language: int | None = None, on_unknown_docid: str = "error"):
-        _check_options(on_unknown_docid=on_unknown_docid)
+        check_options(on_unknown_docid=on_unknown_docid)
         self.index_dir, self.embeddings = require_file(index_dir, "index directory"), embeddings
         self.index_path = require_file(self.index_dir / "index", "FAISS index")
         self.docid_path = require_file(self.index_dir / "docid", "docid file")
@@ -154,7 +158,7 @@ class AugmentationPlan:
     def blocks(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
                block_size: int = DEFAULT_BLOCK, hasher=None) -> Iterator[np.ndarray]:
         """The fused vectors, block by block in index order (views of the input where unchanged)."""
-        _check_options(fusion, weight, block_size)
+        check_options(fusion, weight, block_size)
         with FlatIndex(self.index_path) as index, self.embeddings.open() as queries:
             for start, block in index.blocks(block_size, hasher):
                 yield fuse_block(block, start, self.rows, self.sources, queries.array, fusion, weight, normalize,
@@ -170,7 +174,7 @@ class AugmentationPlan:
               block_size: int = DEFAULT_BLOCK, started: float | None = None) -> dict:
         """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically."""
         started = time.perf_counter() if started is None else started
-        _check_options(fusion, weight, block_size)
+        check_options(fusion, weight, block_size)
         out = Path(out_dir)
         if out.resolve() == self.index_dir.resolve():
             raise InputError(out, "the output directory must differ from the input index")
@@ -199,12 +203,25 @@ class AugmentationPlan:
 
 # ------------------------------------------------------------------ the stage
 
+def check_selection(index_dir: PathLike, queries: PathLike | QueryEmbeddings, languages: Sequence[str] | None = None,
+                    queries_per_language: int | None = None) -> None:
+    """The index is a flat index with its docid file, and the queries file is valid and holds the
+    selected languages: all checked before any query is encoded."""
+    require_file(Path(index_dir) / "docid", "docid file")
+    with FlatIndex(Path(index_dir) / "index"):
+        pass
+    if not isinstance(queries, QueryEmbeddings):
+        QueryKeys.read(require_file(queries, "queries file")).select(languages, queries_per_language)
+
+
 def _embeddings_for(index_dir: PathLike, queries: PathLike | QueryEmbeddings, encoder, cache) -> QueryEmbeddings:
     """Embeddings of ``queries`` (a file, or ready); a dimension mismatch visible up front fails before encoding."""
     with FlatIndex(Path(index_dir) / "index") as index:
         dim = index.dim
     if isinstance(queries, QueryEmbeddings):
         return queries
+    from xqg_pyserini.encode.encoders import load_encoder
+
     enc = load_encoder(encoder)
     if getattr(enc, "dimension", dim) != dim:
         raise InputError(Path(index_dir) / "index", f"index vectors have dimension {dim}, the query encoder "
@@ -222,7 +239,8 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
     ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused).
     """
     started = time.perf_counter()
-    _check_options(fusion, weight, block_size, on_unknown_docid)
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
     return plan.write(out_dir, fusion, weight, normalize, block_size, started)
@@ -236,7 +254,8 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
     """One augmented index per target language, ``out_dir/<lang>/``, each fused with that language's
     queries only (all languages of the file by default); queries are embedded once for all."""
     started = time.perf_counter()
-    _check_options(fusion, weight, block_size, on_unknown_docid)
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
     with atomic_dir(out_dir) as tmp:
@@ -248,48 +267,3 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
                     "seconds": round(time.perf_counter() - started, 3)}
         write_json(tmp / "manifest.json", manifest)
     return manifest
-
-
-def topics_language(topics_file: PathLike) -> str:
-    """The language of a benchmark topics file, from its name ``topics.<lang>.tsv``."""
-    parts = Path(topics_file).name.split(".")
-    if len(parts) != 3 or parts[0] != "topics":
-        raise InputError(topics_file, "cannot tell the language from the name (expected topics.<lang>.tsv); pass lang")
-    return parts[1]
-
-
-class PerLanguageSearcher:
-    """Routes each query to the index augmented with its own language's queries (``augment_per_language``).
-
-    The language is never guessed from the text: it is the language of the topics file the query
-    comes from. Languages without an augmented index go to ``fallback`` (e.g. the plain index) if
-    given. Each language's index is loaded on first use (one flat index in memory per language).
-    """
-
-    def __init__(self, index_dir: PathLike, encoder, fallback: PathLike | None = None):
-        from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
-
-        self.root = require_file(index_dir, "per-language index directory")
-        self.languages = json.loads(require_file(self.root / "manifest.json").read_text(encoding="utf-8"))["languages"]
-        self.encoder = XqgQueryEncoder(encoder) if isinstance(encoder, (str, TransformerEncoder)) else encoder
-        self.fallback, self._searchers = fallback, {}
-
-    def searcher(self, lang: str):
-        if lang not in self._searchers:
-            from xqg_pyserini.search import dense_searcher
-
-            path = self.root / lang if lang in self.languages else self.fallback
-            if path is None:
-                raise InputError(self.root, f"no index for language {lang!r} (have {', '.join(self.languages)})")
-            self._searchers[lang] = dense_searcher(path, self.encoder)
-        return self._searchers[lang]
-
-    def search(self, query: str, lang: str, k: int = 10) -> list:
-        return self.searcher(lang).search(query, k)
-
-    def search_topics(self, topics_file: PathLike, k: int = 100, lang: str | None = None,
-                      threads: int = 1) -> dict[str, dict[str, float]]:
-        """Run a topics file against the index of its language (from ``topics.<lang>.tsv`` unless given)."""
-        from xqg_pyserini.search import read_topics, search
-
-        return search(self.searcher(lang or topics_language(topics_file)), read_topics(topics_file), k, threads)

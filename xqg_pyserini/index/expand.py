@@ -2,7 +2,7 @@
 
 Each English passage's generated target-language queries are appended to its ``contents`` so that
 BM25 can match a question's own words; the output is a Pyserini JsonCollection file, indexed like
-any corpus (``xqg_pyserini.indexing.build_bm25_index``). The same query selection as augmentation.
+any corpus (:func:`xqg_pyserini.index.lucene.build_bm25_index`). The same query selection as augmentation.
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from xqg_pyserini.data import clean_text
-from xqg_pyserini.indexing import corpus_file
-from xqg_pyserini.io import InputError, atomic_file, read_jsonl, require_file
-from xqg_pyserini.query_embeddings import QueryKeys, read_queries
+from xqg_pyserini.data.corpus import clean_text, corpus_file, read_corpus
+from xqg_pyserini.data.io import InputError, atomic_file, read_jsonl, require_file
+from xqg_pyserini.encode.queries import QueryKeys
+from xqg_pyserini.generation.queries import iter_query_rows
+from xqg_pyserini.index.augment import check_options
 
 PathLike = str | os.PathLike
 
@@ -28,27 +29,27 @@ def expand_corpus(corpus_jsonl: PathLike, queries_file: PathLike, out_jsonl: Pat
     ``contents`` (ordered by language, then ``i``; whitespace collapsed). Other fields are kept.
 
     Returns counts. Queries whose docid is not in the corpus are an error naming the queries file and
-    line, or are skipped and counted with ``on_unknown_docid="skip"``. The selected query texts are
-    held in memory; the corpus is streamed.
+    line, or are skipped and counted with ``on_unknown_docid="skip"``. The corpus is read with
+    :func:`~xqg_pyserini.data.corpus.read_corpus`; rows without ``contents`` get ``title text``.
     """
-    if on_unknown_docid not in ("error", "skip"):
-        raise ValueError(f"on_unknown_docid must be 'error' or 'skip', not {on_unknown_docid!r}")
+    check_options(on_unknown_docid=on_unknown_docid, queries_per_language=queries_per_language)
+    source = corpus_file(corpus_jsonl)
     queries_path = require_file(queries_file, "queries file")
     keys = QueryKeys.read(queries_path)
     chosen = np.zeros(len(keys), bool)
     chosen[keys.select(languages, queries_per_language)] = True
     by_doc: dict[str, list[tuple[str, int, str, int]]] = {}
-    for k, (line, docid, lang, i, query) in enumerate(read_queries(queries_path)):
+    for k, (line, docid, lang, i, query) in enumerate(iter_query_rows(queries_path)):
         if chosen[k]:
             by_doc.setdefault(docid, []).append((lang, i, clean_text(query), line))
-    source = corpus_file(corpus_jsonl)
     counts = {"passages": 0, "passages_expanded": 0, "queries_used": 0}
+    passages = read_corpus(source)  # the corpus contract every command shares, checked up front
     with atomic_file(out_jsonl) as out:
-        for number, row in read_jsonl(source):
-            docid = row.get("id")
-            if not isinstance(row.get("contents"), str) or docid is None:
-                raise InputError(source, "a JsonCollection line needs 'id' and 'contents'", line=number)
-            added = sorted(by_doc.pop(str(docid), []))
+        for (_, row), passage in zip(read_jsonl(source), passages):
+            row["id"] = passage.docid  # Anserini's JsonCollection reads "id" and "contents"
+            if not isinstance(row.get("contents"), str):
+                row["contents"] = passage.contents
+            added = sorted(by_doc.pop(passage.docid, []))
             if added:
                 row["contents"] = " ".join([row["contents"], *(q for _, _, q, _ in added if q)])
                 counts["passages_expanded"] += 1

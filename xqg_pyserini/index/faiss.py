@@ -1,4 +1,8 @@
-"""Pyserini's flat FAISS index file, read and written by its layout, without faiss, block by block.
+"""FAISS flat inner-product indexes in Pyserini's layout (``index`` + ``docid`` + ``manifest.json``).
+
+``build_faiss_index`` encodes a corpus with faiss itself; :class:`FlatIndex` and ``write_flat_index``
+read and write the flat index file by its layout, without faiss, block by block (augmentation
+streams indexes of any size through them).
 
 faiss writes an IndexFlatIP as: fourcc ``IxFI`` (``IxF2`` for IndexFlatL2), d (int32), ntotal (int64),
 two unused int64 (1 << 20), is_trained (uint8), metric (int32: 0 inner product, 1 L2), the number of
@@ -9,51 +13,22 @@ small resident set; writing takes blocks, so the whole index is never in memory 
 from __future__ import annotations
 
 import hashlib
-import mmap
+import json
 import os
 import struct
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from xqg_pyserini.io import InputError, atomic_file, require_file
+from xqg_pyserini.data.corpus import corpus_files, corpus_sha256, read_corpus
+from xqg_pyserini.data.io import InputError, MappedMatrix, atomic_dir, atomic_file, require_file
+from xqg_pyserini.index.lucene import read_manifest
 
 _FOURCC = {b"IxFI": 0, b"IxF2": 1}
 _HEAD = struct.Struct("<4siqqqBiQ")
 PathLike = str | os.PathLike
-
-
-class MappedMatrix:
-    """A float32 matrix stored in a file at ``offset``, read through mmap.
-
-    ``release`` drops the pages touched so far from this process (they stay in the page cache), so a
-    pass over a huge file keeps a small resident set.
-    """
-
-    def __init__(self, path: Path, offset: int, rows: int, dim: int):
-        self.path, self.rows, self.dim = path, rows, dim
-        self._file = open(path, "rb")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        self.array = np.frombuffer(self._map, "<f4", rows * dim, offset).reshape(rows, dim)
-
-    def release(self) -> None:
-        if hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
-
-    def close(self) -> None:
-        self.array = None
-        try:
-            self._map.close()
-        except BufferError:  # a caller still holds a view of the map; it is unmapped when that goes
-            pass
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class FlatIndex(MappedMatrix):
@@ -104,12 +79,43 @@ def write_flat_index(path: PathLike, dim: int, ntotal: int, blocks: Iterable[np.
     return digest.hexdigest()
 
 
-def npy_matrix(path: Path) -> tuple[int, tuple[int, ...]]:
-    """(data offset, shape) of a float32 C-order .npy file."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                 else np.lib.format.read_array_header_2_0)(f)
-        if fortran or dtype != np.dtype("<f4") or len(shape) != 2:
-            raise InputError(path, "expected a 2-d float32 C-order .npy")
-        return f.tell(), shape
+def write_faiss_index(vectors: np.ndarray, docids: list[str], index_dir: str | Path,
+                      manifest: dict | None = None) -> Path:
+    """Write ``index`` (IndexFlatIP) and ``docid`` in Pyserini's layout, plus ``manifest.json``."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(docids):
+        raise ValueError(f"{len(docids)} docids but vectors of shape {vectors.shape}")
+    with atomic_dir(index_dir) as tmp:
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        faiss.write_index(index, str(tmp / "index"))
+        (tmp / "docid").write_text("".join(f"{d}\n" for d in docids), encoding="utf-8")
+        if manifest is not None:
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return Path(index_dir)
+
+
+def build_faiss_index(corpus: str | Path, encoder, index_dir: str | Path, batch_size: int | None = None) -> Path:
+    """Encode every passage ("title text") with ``encoder`` (a TransformerEncoder) into a flat IP index."""
+    start = time.time()
+    rows = read_corpus(corpus)
+    vectors = encoder.encode_passages([r.text for r in rows], [r.title for r in rows], batch_size=batch_size)
+    files = corpus_files(corpus)
+    manifest = {
+        "kind": "faiss-flat-ip",
+        "corpus": {"path": str(files[0] if len(files) == 1 else corpus), "sha256": corpus_sha256(corpus),
+                   "passages": len(rows)},
+        "encoder": encoder.describe(),
+        "seconds": round(time.time() - start, 2),
+    }
+    return write_faiss_index(vectors, [r.docid for r in rows], index_dir, manifest)
+
+
+def ensure_faiss(corpus: str | Path, encoder, index_dir: str | Path) -> Path:
+    """Build the FAISS index unless one from this corpus and this encoder exists (its manifest says so)."""
+    manifest = read_manifest(index_dir)
+    if manifest.get("corpus", {}).get("sha256") == corpus_sha256(corpus) and manifest.get("encoder") == encoder.describe():
+        return Path(index_dir)
+    return build_faiss_index(corpus, encoder, index_dir)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from xqg_pyserini.data import PIVOT, Benchmark, Passage, Question, load_squad_dir
-from xqg_pyserini.io import InputError, atomic_file, read_jsonl
+from xqg_pyserini.data.benchmarks import PIVOT, Benchmark, Passage, Question, load_squad_dir
+from xqg_pyserini.data.io import InputError, atomic_file, read_jsonl
 
 MINERS = ("dense", "bm25", "none")
 
@@ -122,7 +122,7 @@ def _ref(p: Passage) -> PassageRef:
 
 
 def _searcher(miner: str, index: str | Path | None, encoder):
-    from xqg_pyserini.search import bm25_searcher, dense_searcher
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher
 
     default = Path("indexes/xquad") / ("bm25" if miner == "bm25" else "e5-small")
     return bm25_searcher(index or default) if miner == "bm25" else dense_searcher(index or default, encoder)
@@ -140,10 +140,10 @@ def mine_negatives(questions: Sequence[Question], bench: Benchmark, miner: str =
     passages containing one of the (English) answers are dropped: they may well be relevant.
     """
     if miner not in MINERS or miner == "none":
-        raise ValueError(f"miner must be 'dense' or 'bm25', not {miner!r}")
+        raise InputError(None, f"miner must be 'dense' or 'bm25', not {miner!r}")
     if pool not in ("train", "all"):
-        raise ValueError(f"pool must be 'train' or 'all', not {pool!r}")
-    from xqg_pyserini.search import search
+        raise InputError(None, f"pool must be 'train' or 'all', not {pool!r}")
+    from xqg_pyserini.search.searchers import search
 
     texts = {f"{q.qid}|{q.lang}": (pivot[q.qid] if pivot else q.text) for q in questions}
     run = search(_searcher(miner, index, encoder), texts, k=depth)
@@ -173,9 +173,13 @@ def build_training_data(out: str | Path, data_dir: str | Path | None = None, lan
     if split != "train":
         raise InputError(None, f"training data must come from the train articles, not split {split!r}")
     if mine_with not in ("question", "pivot"):
-        raise ValueError(f"mine_with must be 'question' or 'pivot', not {mine_with!r}")
+        raise InputError(None, f"mine_with must be 'question' or 'pivot', not {mine_with!r}")
     if miner not in MINERS:
-        raise ValueError(f"miner must be one of {MINERS}, not {miner!r}")
+        raise InputError(None, f"miner must be one of {MINERS}, not {miner!r}")
+    if pool not in ("train", "all"):
+        raise InputError(None, f"pool must be 'train' or 'all', not {pool!r}")
+    if negatives < 0 or depth < 1:
+        raise InputError(None, f"negatives must not be negative and depth must be at least 1, not {negatives}, {depth}")
     bench = load_squad_dir(data_dir, languages)
     pivot = english_questions(data_dir)
     questions = [q for lang in bench.languages for q in bench._select(lang, split)]

@@ -1,6 +1,6 @@
 """Retriever training: a shared bi-encoder fine-tuned contrastively, as Tevatron trains DPR.
 
-One network embeds queries and passages (through :class:`~xqg_pyserini.encoders.TransformerEncoder`,
+One network embeds queries and passages (through :class:`~xqg_pyserini.encode.encoders.TransformerEncoder`,
 so pooling, prefixes and normalisation follow the same settings as at search time). Each query is
 scored against every passage of its micro-batch: its positive, the other queries' positives
 (in-batch negatives) and the sampled hard negatives; the loss is cross-entropy over those scores
@@ -16,70 +16,32 @@ Optional cross-lingual distillation (after DR.DECR): the embedding of a question
 pulled (squared L2) toward the embedding of its parallel English question computed once by the
 frozen starting model.
 
-The data order is a function of the seed alone and checkpoints (safetensors) are written
-atomically every few steps, so a killed run resumes from its last checkpoint and ends where an
-uninterrupted run would. The result is a plain Hugging Face checkpoint plus ``xqg_model.json``.
+The data order is a function of the seed alone and checkpoints (:mod:`xqg_pyserini.train.checkpoint`,
+shared with the generator's trainer) are written atomically every few steps, so a killed run resumes
+from its last checkpoint and ends where an uninterrupted run would. The result is a plain Hugging Face
+checkpoint plus ``xqg_model.json``. Settings are :class:`~xqg_pyserini.train.config.RetrieverTrainConfig`.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from xqg_pyserini.io import InputError, atomic_dir, cache_dir, write_json
-from xqg_pyserini.training_data import PassageRef, TrainingExample, read_training_file
+from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, umask, write_json
+from xqg_pyserini.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint, trainable, work_dir as run_dir
+from xqg_pyserini.train.config import RetrieverTrainConfig, check_retriever_config
+from xqg_pyserini.train.data import PassageRef, TrainingExample, read_training_file
 
 DEFAULT_NAME = "xqg-e5-small-xquad"
-SIMILARITIES = ("dot", "cos")
-
-
-@dataclass
-class RetrieverTrainConfig:
-    base: str = "multilingual-e5-small"
-    preset: str | None = None  # encoder settings family (e5, dpr); default: the base model's
-    pooling: str | None = None  # cls | mean; default: the preset's
-    l2_norm: bool | None = None
-    similarity: str | None = None  # dot | cos; default: cos for L2-normalised settings, else dot
-    temperature: float = 0.02  # for cos
-    query_max_length: int = 64
-    passage_max_length: int = 192
-    batch_size: int = 64  # queries per micro-batch
-    queries_per_passage: int = 8  # queries sharing a positive within a micro-batch (1 = Tevatron)
-    negatives_per_passage: int = 1  # hard negatives sampled per positive passage of a micro-batch
-    accumulation_steps: int = 1
-    epochs: int = 1
-    max_steps: int | None = None  # optimizer steps; default: all of ``epochs``
-    lr: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    freeze_word_embeddings: bool = True  # 96M of e5-small's 118M parameters; saves memory and time
-    distill_weight: float = 0.0  # > 0: cross-lingual distillation toward the English question
-    seed: int = 0
-    checkpoint_every: int = 10
-    max_minutes: float | None = None  # safety stop: save and export what has been trained
-    threads: int | None = None
-
-
-def check_config(cfg: RetrieverTrainConfig) -> None:
-    if cfg.similarity not in (None, *SIMILARITIES):
-        raise ValueError(f"similarity must be one of {SIMILARITIES}, not {cfg.similarity!r}")
-    for name in ("batch_size", "queries_per_passage", "accumulation_steps", "epochs", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be at least 1")
-    if cfg.temperature <= 0 or cfg.lr <= 0 or cfg.negatives_per_passage < 0 or cfg.distill_weight < 0:
-        raise ValueError("temperature and lr must be positive; negatives and distill_weight not negative")
 
 
 # ----------------------------------------------------------------------------- batches
@@ -190,53 +152,11 @@ def _micro_loss(encoder, examples: Sequence[TrainingExample], batch: list[int], 
     return loss, parts
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-def _trainable(model) -> dict[str, torch.Tensor]:
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
-def _save_checkpoint(work: Path, model, optimizer, step: int, history: list[dict], fingerprint: dict) -> None:
-    """Trainable weights and AdamW moments as safetensors, the rest as JSON; replaced atomically."""
-    with atomic_dir(work / "checkpoint") as tmp:
-        save_file({n: p.detach().contiguous() for n, p in _trainable(model).items()}, str(tmp / "model.safetensors"))
-        state = optimizer.state_dict()["state"]
-        save_file({f"{i}.{k}": v.contiguous() for i, s in state.items() for k, v in s.items() if torch.is_tensor(v)},
-                  str(tmp / "optimizer.safetensors"))
-        write_json(tmp / "state.json", {"step": step, "history": history, "fingerprint": fingerprint})
-
-
-def _load_checkpoint(work: Path, model, optimizer, fingerprint: dict) -> tuple[int, list[dict]]:
-    ckpt = work / "checkpoint"
-    if not (ckpt / "state.json").exists():
-        return 0, []
-    state = json.loads((ckpt / "state.json").read_text())
-    if state.get("fingerprint") != fingerprint:
-        raise InputError(ckpt, "checkpoint of a different training run (settings or data differ); "
-                               "restart (--restart) or choose another --work-dir")
-    params = _trainable(model)
-    with torch.no_grad():
-        for name, value in load_file(str(ckpt / "model.safetensors")).items():
-            params[name].copy_(value)
-    moments: dict[int, dict] = {}
-    for key, value in load_file(str(ckpt / "optimizer.safetensors")).items():
-        index, name = key.split(".", 1)
-        moments.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": moments, "param_groups": optimizer.state_dict()["param_groups"]})
-    return int(state["step"]), list(state["history"])
-
-
 # ----------------------------------------------------------------------------- training
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
 
 def _family(settings) -> str | None:
     """The preset whose conventions the trained model follows (what ``xqg_model.json`` records)."""
-    from xqg_pyserini.encoders import PRESETS
+    from xqg_pyserini.encode.encoders import PRESETS
 
     key = lambda s: (s.pooling, s.l2_norm, s.query_prefix, s.passage_prefix)
     return next((name for name, preset in PRESETS.items() if key(preset) == key(settings)), None)
@@ -250,19 +170,16 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
     ``out_dir`` defaults to ``cache_dir("models")/xqg-e5-small-xquad``; ``work_dir`` (default
     ``cache_dir("train")/<out name>``) holds the resumable checkpoint and ``train.log`` (JSON per step).
     """
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
 
     cfg = cfg or RetrieverTrainConfig()
-    check_config(cfg)
+    check_retriever_config(cfg)
     if not examples:
         raise InputError(None, "no training examples")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir else cache_dir("models") / DEFAULT_NAME
-    work = Path(work_dir) if work_dir else cache_dir("train", out.name)
-    work.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    work = run_dir(out, work_dir, resume)
     encoder = TransformerEncoder(cfg.base, cfg.preset, show_progress=False, pooling=cfg.pooling, l2_norm=cfg.l2_norm,
                                  query_max_length=cfg.query_max_length, passage_max_length=cfg.passage_max_length)
     similarity = cfg.similarity or ("cos" if encoder.settings.l2_norm else "dot")
@@ -270,14 +187,13 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
     model = encoder.model
     if cfg.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    optimizer = torch.optim.AdamW(list(_trainable(model).values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(list(trainable(model).values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = plan_batches(examples, cfg)
     total = math.ceil(len(batches) / cfg.accumulation_steps)
     total = min(total, cfg.max_steps) if cfg.max_steps else total
     warmup = max(1, round(cfg.warmup_ratio * total))
-    fingerprint = {"config": {k: v for k, v in asdict(cfg).items() if k not in ("max_minutes", "threads", "checkpoint_every")},
-                   "examples": len(examples), "first": examples[0].query_id, "last": examples[-1].query_id}
-    step, history = _load_checkpoint(work, model, optimizer, fingerprint)
+    run = fingerprint(cfg, examples=len(examples), first=examples[0].query_id, last=examples[-1].query_id)
+    step, history = load_checkpoint(work, model, optimizer, run)
     if step:
         log(f"[train-retriever] resuming at step {step} of {total} from {work / 'checkpoint'}")
     spent = history[-1]["seconds"] if history else 0.0
@@ -298,7 +214,7 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
                                          random.Random(cfg.seed * 1_000_003 + m))
                 (loss / cfg.accumulation_steps).backward()
                 parts.append({**info, "loss": loss.item()})
-            torch.nn.utils.clip_grad_norm_(list(_trainable(model).values()), cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(list(trainable(model).values()), cfg.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -311,15 +227,15 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
             log(f"[train-retriever] step {step}/{total} loss {entry['loss']:.4f} "
                 f"({spent / step * (total - step) / 60:.1f} min left)")
             if step % cfg.checkpoint_every == 0 and step < total:
-                _save_checkpoint(work, model, optimizer, step, history, fingerprint)
-    _save_checkpoint(work, model, optimizer, step, history, fingerprint)
+                save_checkpoint(work, model, optimizer, step, history, run)
+    save_checkpoint(work, model, optimizer, step, history, run)
     return _export(encoder, out, cfg, similarity, history, len(examples), total)
 
 
 def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, history: list[dict],
             n_examples: int, total: int) -> Path:
     """A plain Hugging Face checkpoint, the base's tokenizer files verbatim, and ``xqg_model.json``."""
-    from xqg_pyserini.models import MARKER, model_family
+    from xqg_pyserini.models.e5 import MARKER, model_family
 
     family = _family(encoder.settings)
     if family is None:
@@ -336,7 +252,7 @@ def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, hist
             shutil.copyfile(f, tmp / f.name)
         if not copied:
             encoder.tokenizer.save_pretrained(tmp)
-        mode = 0o666 & ~_umask()
+        mode = 0o666 & ~umask()
         for f in tmp.iterdir():  # save_pretrained may leave 0600 files; outputs should look like ordinary files
             f.chmod(mode)
         write_json(tmp / MARKER, {
@@ -354,10 +270,11 @@ def train_from_file(train_file: str | Path, out_dir: str | Path | None = None,
                     work_dir: str | Path | None = None, resume: bool = True,
                     log: Callable[[str], None] = print) -> Path:
     """Read (and validate) a Tevatron-layout file, optionally against a corpus, then train."""
+    check_retriever_config(cfg or RetrieverTrainConfig())
     passages = None
     if corpus is not None:
-        from xqg_pyserini.data import Passage
-        from xqg_pyserini.indexing import read_corpus
+        from xqg_pyserini.data.benchmarks import Passage
+        from xqg_pyserini.data.corpus import read_corpus
 
-        passages = {r["id"]: Passage(r["id"], r["title"], r["text"]) for r in read_corpus(corpus)}
+        passages = {p.docid: Passage(p.docid, p.title, p.text) for p in read_corpus(corpus)}
     return train_retriever(read_training_file(train_file, passages), out_dir, cfg, work_dir, resume, log)

@@ -1,0 +1,13 @@
+"""Deprecated flat module: moved to :mod:`xqg_pyserini.encode.encoders`,
+:mod:`xqg_pyserini.encode.adapters`.
+
+Kept as a thin lazy re-export for one release (it imports nothing, and starts no JVM, until a
+name is used); import from the new place.
+"""
+from xqg_pyserini._lazy import moved
+
+__getattr__ = moved(
+    __name__,
+    'xqg_pyserini.encode.encoders',
+    'xqg_pyserini.encode.adapters',
+)

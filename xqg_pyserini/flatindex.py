@@ -1,0 +1,12 @@
+"""Deprecated flat module: moved to :mod:`xqg_pyserini.index.faiss`, :mod:`xqg_pyserini.data.io`.
+
+Kept as a thin lazy re-export for one release (it imports nothing, and starts no JVM, until a
+name is used); import from the new place.
+"""
+from xqg_pyserini._lazy import moved
+
+__getattr__ = moved(
+    __name__,
+    'xqg_pyserini.index.faiss',
+    'xqg_pyserini.data.io',
+)

@@ -1,0 +1,14 @@
+"""Deprecated flat module: moved to :mod:`xqg_pyserini.generation.backends`,
+:mod:`xqg_pyserini.generation.config`, :mod:`xqg_pyserini.generation.loading`.
+
+Kept as a thin lazy re-export for one release (it imports nothing, and starts no JVM, until a
+name is used); import from the new place.
+"""
+from xqg_pyserini._lazy import moved
+
+__getattr__ = moved(
+    __name__,
+    'xqg_pyserini.generation.backends',
+    'xqg_pyserini.generation.config',
+    'xqg_pyserini.generation.loading',
+)
