@@ -216,6 +216,11 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
               noise_rate: float = 0.1, held_out: Sequence[str] = ("el", "hi", "th"), k: int = SearchSettings.k,
               log=print) -> StudyResult:
     """Run every condition of the study; indexes go to ``work/indexes/xquad/study``."""
+    require_file(queries, "queries file")
+    if not 0 <= noise_rate <= 1 or k < 1:
+        raise InputError(None, f"noise rate must be in [0, 1] and k at least 1, not {noise_rate} and {k}")
+    check_languages(list(held_out))
+
     from xqg_pyserini.encode.adapters import XqgQueryEncoder
     from xqg_pyserini.encode.encoders import TransformerEncoder
     from xqg_pyserini.encode.queries import embed_queries
@@ -227,10 +232,6 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     from xqg_pyserini.search.routing import PerLanguageSearcher
     from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, search
 
-    require_file(queries, "queries file")
-    if not 0 <= noise_rate <= 1 or k < 1:
-        raise InputError(None, f"noise rate must be in [0, 1] and k at least 1, not {noise_rate} and {k}")
-    check_languages(list(held_out))
     work = Path(work)
     bench = Benchmark.load(work / "collections" / "xquad")
     corpus, root = work / "collections" / "xquad" / "corpus", work / "indexes" / "xquad" / "study"

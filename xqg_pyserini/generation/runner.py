@@ -209,8 +209,6 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     """
     from dataclasses import replace
 
-    from xqg_pyserini.generation.loading import load_generator
-
     langs = check_languages(list(languages) if languages else list(XQUAD_LANGUAGES))
     if n < 1 or batch_size < 1 or threads is not None and threads < 1:
         raise InputError(None, "n, batch_size and threads must be at least 1")
@@ -225,5 +223,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
         import torch
 
         torch.set_num_threads(threads)
+    from xqg_pyserini.generation.loading import load_generator
+
     gen = load_generator(generator, sampling, few_shot, langs, bf16)
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)
