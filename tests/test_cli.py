@@ -37,14 +37,18 @@ def test_malformed_run_line_names_file_and_line(tmp_path, capsys):
     assert f"{run}:2:" in capsys.readouterr().err
 
 
-def test_prepare_then_eval_round_trip(tmp_path, capsys):
-    import json
-
+def _squad(tmp_path):
+    """A two-language SQuAD directory with one question."""
     data = tmp_path / "squad"
     data.mkdir()
     for lang, q in (("en", "Who?"), ("de", "Wer?")):
         (data / f"{lang}.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [
             {"context": "Ann was here.", "qas": [{"id": "q1", "question": q, "answers": [{"text": "Ann"}]}]}]}]}))
+    return data
+
+
+def test_prepare_then_eval_round_trip(tmp_path, capsys):
+    data = _squad(tmp_path)
     assert main(["prepare", "--data", str(data), "--out", str(tmp_path / "bench")]) == 0
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -116,11 +120,7 @@ def _bad_values(tmp_path) -> list[list[str]]:
 
     from xqg_pyserini.index.faiss import write_flat_index
 
-    data = tmp_path / "squad"
-    data.mkdir()
-    for lang, q in (("en", "Who?"), ("de", "Wer?")):
-        (data / f"{lang}.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [
-            {"context": "Ann was here.", "qas": [{"id": "q1", "question": q, "answers": [{"text": "Ann"}]}]}]}]}))
+    data = _squad(tmp_path)
     assert main(["prepare", "--data", str(data), "--out", str(tmp_path / "bench")]) == 0
     corpus, bad, queries = tmp_path / "bench" / "corpus", tmp_path / "bad.jsonl", tmp_path / "q.jsonl"
     bad.write_text('{"id": "a", "contents": "x"}\n{"contents": "no id"}\n')
