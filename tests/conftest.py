@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import xqg_pyserini  # noqa: F401  (JVM first)
+from xqg_pyserini._jvm import prepare_jvm
+
+prepare_jvm()  # tests import pyserini directly: the JVM must run first
 
 
 

@@ -10,11 +10,12 @@ import faiss
 import numpy as np
 import pytest
 
-import xqg_pyserini.augmentation as aug
-from xqg_pyserini.augmentation import (AugmentationPlan, PerLanguageSearcher, augment_index, augment_per_language,
-                                       embed_queries, topics_language)
-from xqg_pyserini.flatindex import FlatIndex, write_flat_index
-from xqg_pyserini.io import InputError
+import xqg_pyserini.index.augment as aug
+from xqg_pyserini.encode.queries import embed_queries
+from xqg_pyserini.index.augment import AugmentationPlan, augment_index, augment_per_language
+from xqg_pyserini.search.routing import PerLanguageSearcher, topics_language
+from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
+from xqg_pyserini.errors import InputError
 
 # Three passages, d=4; hand-written vectors (float32-exact) and query embeddings.
 PASSAGES = {"p0": [1.0, 0.0, 0.5, 0.25], "p1": [0.0, 1.0, 0.0, -0.5], "p2": [0.3, 0.3, 0.3, 0.3]}
@@ -290,8 +291,8 @@ def test_per_language_indexes_hold_only_their_language(small, tmp_path):
 def test_augmented_index_searched_by_pyserini_faiss_searcher(tmp_path, tiny_bert, sample_corpus):
     from pyserini.search.faiss import FaissSearcher
 
-    from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
-    from xqg_pyserini.indexing import build_faiss_index
+    from xqg_pyserini.encode import TransformerEncoder, XqgQueryEncoder
+    from xqg_pyserini.index.faiss import build_faiss_index
 
     encoder = TransformerEncoder(str(tiny_bert), "e5", show_progress=False)
     plain = build_faiss_index(sample_corpus, encoder, tmp_path / "plain")
@@ -306,8 +307,8 @@ def test_augmented_index_searched_by_pyserini_faiss_searcher(tmp_path, tiny_bert
 
 
 def test_per_language_searcher_routes_by_topics_language(tmp_path, tiny_bert, sample_corpus):
-    from xqg_pyserini.encoders import TransformerEncoder
-    from xqg_pyserini.indexing import build_faiss_index
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.index.faiss import build_faiss_index
 
     encoder = TransformerEncoder(str(tiny_bert), "e5", show_progress=False)
     plain = build_faiss_index(sample_corpus, encoder, tmp_path / "plain")
@@ -324,8 +325,8 @@ def test_per_language_searcher_routes_by_topics_language(tmp_path, tiny_bert, sa
 
 
 def test_doc2query_expansion_and_bm25(tmp_path, sample_corpus):
-    from xqg_pyserini.doc2query import expand_corpus
-    from xqg_pyserini.indexing import build_bm25_index
+    from xqg_pyserini.index.expand import expand_corpus
+    from xqg_pyserini.index.lucene import build_bm25_index
     from xqg_pyserini.search import bm25_searcher
 
     rows = [("Piano_0", "de", 1, "Welches Instrument\nhat Hämmer?"), ("Piano_0", "de", 0, "Klavier Tasten"),
@@ -351,10 +352,10 @@ def test_doc2query_expansion_and_bm25(tmp_path, sample_corpus):
 
 @pytest.mark.integration
 def test_augmented_index_through_pyserini_faiss_cli(tmp_path, tiny_bert, sample_corpus):
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
     from xqg_pyserini.evaluation import read_run
-    from xqg_pyserini.indexing import build_faiss_index
-    from xqg_pyserini.passthrough import run_pyserini
+    from xqg_pyserini.index.faiss import build_faiss_index
+    from xqg_pyserini.cli.pyserini import run_pyserini
 
     encoder = TransformerEncoder(str(tiny_bert), show_progress=False)  # the settings the CLI's `xqg` class picks
     plain = build_faiss_index(sample_corpus, encoder, tmp_path / "plain")

@@ -1,6 +1,10 @@
 """The thin CLI: every subcommand has help, bad input is one line on stderr with exit status 2."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from xqg_pyserini.cli import build_parser, main
@@ -33,14 +37,18 @@ def test_malformed_run_line_names_file_and_line(tmp_path, capsys):
     assert f"{run}:2:" in capsys.readouterr().err
 
 
-def test_prepare_then_eval_round_trip(tmp_path, capsys):
-    import json
-
+def _squad(tmp_path):
+    """A two-language SQuAD directory with one question."""
     data = tmp_path / "squad"
     data.mkdir()
     for lang, q in (("en", "Who?"), ("de", "Wer?")):
         (data / f"{lang}.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [
             {"context": "Ann was here.", "qas": [{"id": "q1", "question": q, "answers": [{"text": "Ann"}]}]}]}]}))
+    return data
+
+
+def test_prepare_then_eval_round_trip(tmp_path, capsys):
+    data = _squad(tmp_path)
     assert main(["prepare", "--data", str(data), "--out", str(tmp_path / "bench")]) == 0
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -49,3 +57,138 @@ def test_prepare_then_eval_round_trip(tmp_path, capsys):
                  "--split", "all"]) == 0
     out = capsys.readouterr().out
     assert "de " in out and "1.0000" in out and "100.00" in out  # nDCG@10 = 1 and R@2kt = 100
+
+
+# ----------------------------------------------------------------------------- defaults from one place
+
+def _actions():
+    parser = build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        for action in sub._actions:
+            yield name, action
+
+
+def test_cli_defaults_come_from_the_dataclasses_and_signatures():
+    from dataclasses import fields
+
+    from xqg_pyserini.cli.options import defaults
+    from xqg_pyserini.train.config import GeneratorTrainConfig, RetrieverTrainConfig
+
+    for name, action in _actions():
+        source = getattr(action, "default_from", None)
+        if source is not None:
+            assert action.default == defaults(source[0])[source[1]], (name, action.dest)
+        elif isinstance(action.default, (int, float)) and not isinstance(action.default, bool):
+            pytest.fail(f"xqg {name} {action.option_strings}: numeric default {action.default!r} has no source")
+    by_command = {}
+    for name, action in _actions():
+        by_command.setdefault(name, {})[action.dest] = action.default
+    for command, cls in (("train-generator", GeneratorTrainConfig), ("train-retriever", RetrieverTrainConfig)):
+        made = cls()
+        shown = {f.name: by_command[command][f.name] for f in fields(cls) if f.name in by_command[command]}
+        assert len(shown) >= 11 and shown == {k: getattr(made, k) for k in shown}
+    assert by_command["train-generator"]["lr"] == GeneratorTrainConfig.lr == 3e-4
+
+
+def test_help_shows_the_dataclass_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-generator", "--help"])
+    assert "peak learning rate" in capsys.readouterr().out.replace("\n", " ")
+
+
+# ----------------------------------------------------------------------------- one way to fail
+
+WALK = r'''
+import contextlib, io, json, sys
+from xqg_pyserini.cli import main
+
+cases = json.loads(sys.argv[1])
+out = []
+for argv in cases:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    out.append({"argv": argv, "code": code, "err": err.getvalue(), "torch": "torch" in sys.modules,
+                "jvm": "jnius" in sys.modules})
+print(json.dumps(out))
+'''
+
+
+def _bad_values(tmp_path) -> list[list[str]]:
+    """A bad value for every subcommand; the first group must fail before torch or the JVM is loaded."""
+    import numpy as np
+
+    from xqg_pyserini.index.faiss import write_flat_index
+
+    data = _squad(tmp_path)
+    assert main(["prepare", "--data", str(data), "--out", str(tmp_path / "bench")]) == 0
+    corpus, bad, queries = tmp_path / "bench" / "corpus", tmp_path / "bad.jsonl", tmp_path / "q.jsonl"
+    bad.write_text('{"id": "a", "contents": "x"}\n{"contents": "no id"}\n')
+    queries.write_text(json.dumps({"docid": "T_0", "lang": "de", "i": 0, "query": "Wer?", "generator": "g"}) + "\n")
+    index = tmp_path / "index"
+    index.mkdir()
+    write_flat_index(index / "index", 4, 1, [np.ones((1, 4), np.float32)])
+    (index / "docid").write_text("T_0\n")
+    (tmp_path / "afile").write_text("")
+    missing, out = str(tmp_path / "missing"), str(tmp_path / "out")
+    augment = ["augment", "--index", str(index), "--queries", str(queries), "--out", out]
+    light = [
+        ["prepare", "--data", missing],
+        ["prepare", "--data", str(data), "--languages", "xx"],
+        ["index", "bm25", "--corpus", str(bad), "--out", out],
+        ["index", "dense", "--corpus", missing, "--out", out],
+        ["index", "dense", "--corpus", str(corpus), "--out", out, "--encoder", str(tmp_path / "no" / "model")],
+        ["index", "dense", "--corpus", str(corpus), "--out", out, "--batch-size", "0"],
+        ["search", "--bm25", str(index), "--benchmark", str(tmp_path / "bench"), "--output-dir", out,
+         "--languages", "xx"],
+        ["search", "--dense", str(index), "--topics", missing, "--output", out],
+        ["search", "--dense", str(index), "--k", "0"],
+        ["search", "--dense", str(index), "--alpha", "2"],
+        ["eval", "--run", missing, "--qrels", missing],
+        ["eval", "--benchmark", str(tmp_path / "bench")],
+        ["fuse", "--runs", missing, "--output", out],
+        ["fuse", "--runs", missing, "--output", out, "--rrf-k", "0"],
+        ["demo", "--data", str(data), "--languages", "xx"],
+        ["demo", "--xqg-weight", "5"],
+        [*augment, "--per-language", "0"],
+        [*augment, "--weight", "5"],
+        [*augment, "--languages", "xx"],
+        [*augment, "--fusion", "max"],
+        ["augment", "--index", missing, "--queries", str(queries), "--out", out],
+        ["expand", "--corpus", missing, "--queries", str(queries), "--out", out],
+        ["expand", "--corpus", str(corpus), "--queries", str(queries), "--out", out, "--per-language", "0"],
+        ["generate", "--corpus", str(corpus), "--languages", "xx"],
+        ["generate", "--corpus", str(bad)],
+        ["generate", "--corpus", str(corpus), "-n", "0"],
+        ["train-generator", "--languages", "xx"],
+        ["train-generator", "--lr", "-1"],
+        ["build-training-data", "--data", str(data), "--languages", "xx"],
+        ["build-training-data", "--data", str(data), "--miner", "magic"],
+        ["train-retriever", "--train", missing, "--batch-size", "0"],
+        ["study", "--queries", missing],
+        ["study", "--queries", str(queries), "--held-out", "xx"],
+        ["report", "--docs", str(tmp_path / "afile")],
+        ["nosuchcommand"],
+    ]
+    heavy = [
+        ["generate", "--corpus", str(corpus), "--generator", str(tmp_path / "no" / "generator")],
+        ["train-generator", "--pairs", missing],
+        ["train-retriever", "--train", missing],
+        ["pyserini", "nosuchmodule"],
+    ]
+    return light, heavy
+
+
+def test_every_subcommand_fails_cleanly_on_a_bad_value(tmp_path):
+    light, heavy = _bad_values(tmp_path)
+    done = subprocess.run([sys.executable, "-c", WALK, json.dumps(light + heavy)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.splitlines()[-1])
+    covered = {r["argv"][0] for r in results}
+    assert set(build_parser()._subparsers._group_actions[0].choices) | {"pyserini"} <= covered
+    for r in results:
+        err = r["err"].strip()
+        assert r["code"] == 2 and err.startswith("xqg") and "\n" not in err and "Traceback" not in err, r
+    for r in results[:len(light)]:
+        assert not r["torch"] and not r["jvm"], f"{r['argv']} loaded torch or started the JVM before failing"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xqg_pyserini.data import Benchmark, default_data_dir, load_squad_dir, read_xor_retrieve, xquad_training_pairs
-from xqg_pyserini.io import InputError
+from xqg_pyserini.errors import InputError
 
 
 def _squad(path: Path, qas_by_para: list[list[tuple[str, str, str]]], title="Some_Title", contexts=None):

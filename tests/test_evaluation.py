@@ -16,7 +16,7 @@ from xqg_pyserini.evaluation import (
     DEFAULT_MEASURES, evaluate_languages, evaluate_run, paired_randomization_test, paired_test, per_query,
     ranked, read_qrels, read_run, recall_at_k_tokens, write_run, xor_recall,
 )
-from xqg_pyserini.io import InputError
+from xqg_pyserini.errors import InputError
 
 L2 = math.log2
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from xqg_pyserini.generation import default_output, generate_corpus, read_corpus, read_queries, resume_state, shard_of
-from xqg_pyserini.generators import HFGenerator, PrecomputedGenerator, Request, Sampling, load_generator, row_seed
-from xqg_pyserini.io import InputError
-from xqg_pyserini.languages import is_language, language_name
+from xqg_pyserini.generation import HFGenerator, PrecomputedGenerator, Request, Sampling, load_generator, row_seed
+from xqg_pyserini.errors import InputError
+from xqg_pyserini.data.languages import is_language, language_name
 
 from conftest import SAMPLE_PASSAGES
 
@@ -117,7 +117,7 @@ KILL_SCRIPT = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from xqg_pyserini.generation import generate_corpus
-from xqg_pyserini.generators import Sampling, load_generator
+from xqg_pyserini.generation import Sampling, load_generator
 gen = load_generator({model!r}, Sampling(max_new_tokens=5, max_input_tokens=64))
 inner = gen.generate
 def slow(reqs, n):
@@ -234,8 +234,8 @@ def test_ctranslate2_backend_is_deterministic(tiny_causal, corpus, tmp_path, mon
 
 
 def test_query_quality_scores_language_self_retrieval_and_distinctness(tiny_bert, corpus, tmp_path):
-    from xqg_pyserini.encoders import TransformerEncoder
-    from xqg_pyserini.generation_quality import markdown_table, query_quality
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.evaluation.query_quality import markdown_table, query_quality
 
     rows = [{"docid": "Paris_0", "lang": "de", "i": 0, "query": "Paris capital of France?", "generator": "g"},
             {"docid": "Paris_0", "lang": "de", "i": 1, "query": "Paris capital of France?", "generator": "g"},

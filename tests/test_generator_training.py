@@ -8,10 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from xqg_pyserini.generator_training import (Pair, TrainConfig, batch_plan, read_pairs, resolve_generator,
-                                             train_generator)
-from xqg_pyserini.generators import Sampling, load_generator
-from xqg_pyserini.io import InputError
+from xqg_pyserini.generation.loading import resolve_generator
+from xqg_pyserini.train.config import GeneratorTrainConfig as TrainConfig
+from xqg_pyserini.train.generator import Pair, batch_plan, read_pairs, train_generator
+from xqg_pyserini.generation import Sampling, load_generator
+from xqg_pyserini.errors import InputError
 
 PAIRS = [Pair("Paris", "Paris is the capital of France.", "de", "Was ist die Hauptstadt von Frankreich?"),
          Pair("Nile", "The Nile is a river in Africa.", "ru", "Что такое Нил?"),
@@ -43,14 +44,14 @@ def test_training_lowers_the_loss_and_exports_a_loadable_generator(model, lora_r
         assert not (out / "model.safetensors").exists()
     gen = load_generator(str(out), Sampling(max_new_tokens=4, max_input_tokens=64))
     assert gen.id == "gen" and len(gen.generate([], 2)) == 0
-    from xqg_pyserini.generators import Request
+    from xqg_pyserini.generation import Request
     assert len(gen.generate([Request("d", "de", "Paris", "Paris is big.")], 2)[0]) == 2
 
 
 def test_resumed_training_matches_an_uninterrupted_run(tiny_causal, tmp_path):
     whole = train_generator(PAIRS, tmp_path / "a", cfg(tiny_causal), tmp_path / "wa")
     part = cfg(tiny_causal)
-    import xqg_pyserini.generator_training as gt
+    import xqg_pyserini.train.generator as gt
 
     calls = {"n": 0}
     real = gt._loss
@@ -113,8 +114,8 @@ def test_cli_train_generator_parses_and_calls_the_api(tiny_causal, tmp_path):
 def test_gemma_base_materializes_and_tokenizes():
     from transformers import AutoTokenizer
 
-    from xqg_pyserini.generator_training import materialize_gemma
-    from xqg_pyserini.prompts import causal_prompt_ids, causal_target_ids
+    from xqg_pyserini.models.gemma import materialize_gemma
+    from xqg_pyserini.generation.prompts import causal_prompt_ids, causal_target_ids
 
     path = materialize_gemma()
     tok = AutoTokenizer.from_pretrained(path)

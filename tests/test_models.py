@@ -12,8 +12,8 @@ import struct
 import numpy as np
 import pytest
 
-from xqg_pyserini import models
-from xqg_pyserini.io import InputError
+from xqg_pyserini.models import e5 as models
+from xqg_pyserini.errors import InputError
 
 # en, ru, ja, ar plus scripts the project evaluates on (fi, ko, bn, te).
 SENTENCES = {

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
+from xqg_pyserini.encode import TransformerEncoder, XqgQueryEncoder
 from xqg_pyserini.evaluation import read_run
-from xqg_pyserini.indexing import build_bm25_index, build_faiss_index, read_manifest
-from xqg_pyserini.io import InputError
-from xqg_pyserini.passthrough import run_pyserini
-from xqg_pyserini.search import (HybridSearcher, HybridSettings, bm25_searcher, dense_searcher, reciprocal_rank_fusion, search,
+from xqg_pyserini.index import build_bm25_index, build_faiss_index, read_manifest
+from xqg_pyserini.errors import InputError
+from xqg_pyserini.cli.pyserini import run_pyserini
+from xqg_pyserini.search import (GuardedHybridSearcher, HybridSettings, bm25_searcher, dense_searcher, reciprocal_rank_fusion, search,
                                  search_to_file)
 
 TOPICS = {"q1": "capital of France", "q2": "largest planet Solar System", "q3": "keyboard instrument strings"}
@@ -74,7 +74,7 @@ def test_hybrid_is_pyserini_interpolation_and_survives_single_hit(indexes, tmp_p
     bm25_dir, dense_dir, encoder = indexes
     sparse, dense = bm25_searcher(bm25_dir), dense_searcher(dense_dir, XqgQueryEncoder(encoder))
     topics = {**TOPICS, "q4": "Seine"}  # one BM25 hit only: Pyserini's own normalisation divides by zero
-    hybrid = search_to_file(HybridSearcher(dense, sparse), topics, tmp_path / "h.trec", "hybrid", k=4)
+    hybrid = search_to_file(GuardedHybridSearcher(dense, sparse), topics, tmp_path / "h.trec", "hybrid", k=4)
     s_run, d_run = search(sparse, topics, k=4), search(dense, topics, k=4)
     assert len(s_run["q4"]) == 1
     for q in topics:
@@ -118,7 +118,7 @@ def test_pyserini_faiss_cli_through_passthrough(indexes, tiny_bert, tmp_path):
 def test_bad_corpus_leaves_no_index(tmp_path, tiny_bert):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text('{"id": "a", "contents": "x"}\n{"contents": "no id"}\n')
-    with pytest.raises(InputError, match=r"c.jsonl:2: corpus line has no id"):
+    with pytest.raises(InputError, match=r"c.jsonl:2: corpus line has no \"id\""):
         build_bm25_index(corpus, tmp_path / "bm25")
     corpus.write_text('{"id": "a", "contents": "x"}\n{"id": "b", "contents": \n')
     encoder = TransformerEncoder(str(tiny_bert), "e5", show_progress=False)

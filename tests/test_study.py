@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xqg_pyserini.data import Benchmark, Passage, Question
-from xqg_pyserini.study import compare, fold_of, misspell, search_vectors, write_oracle_queries
+from xqg_pyserini.experiments.study import compare, fold_of, misspell, search_vectors, write_oracle_queries
 
 
 def _bench() -> Benchmark:

@@ -12,10 +12,11 @@ import torch
 
 from tests.conftest import SAMPLE_PASSAGES
 from xqg_pyserini.data import Passage
-from xqg_pyserini.io import InputError
-from xqg_pyserini.training import (RetrieverTrainConfig, Teacher, batch_passages, contrastive_loss, plan_batches,
+from xqg_pyserini.errors import InputError
+from xqg_pyserini.train.config import RetrieverTrainConfig
+from xqg_pyserini.train.retriever import (Teacher, batch_passages, contrastive_loss, plan_batches,
                                    train_from_file, train_retriever)
-from xqg_pyserini.training_data import PassageRef, TrainingExample, read_training_file, write_training_file
+from xqg_pyserini.train.data import PassageRef, TrainingExample, read_training_file, write_training_file
 
 CORPUS = {d: Passage(d, t, x) for d, t, x in SAMPLE_PASSAGES}
 QUERIES = {
@@ -147,8 +148,8 @@ def test_train_save_and_search_through_faiss_searcher(tmp_path, tiny_bert, sampl
     from pyserini.encode import AutoQueryEncoder
     from pyserini.search.faiss import FaissSearcher
 
-    from xqg_pyserini.encoders import TransformerEncoder, XqgQueryEncoder
-    from xqg_pyserini.indexing import build_faiss_index
+    from xqg_pyserini.encode import TransformerEncoder, XqgQueryEncoder
+    from xqg_pyserini.index.faiss import build_faiss_index
     from xqg_pyserini.models import MARKER
 
     cfg = tiny_config(tiny_bert, preset="e5", epochs=8)
@@ -216,7 +217,7 @@ def test_frozen_word_embeddings_stay_put(tmp_path, tiny_bert):
 
 
 def test_distillation_pulls_toward_the_frozen_pivot(tmp_path, tiny_bert):
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
 
     exs = examples(pivot=True)
     encoder = TransformerEncoder(str(tiny_bert), show_progress=False)
@@ -267,9 +268,9 @@ def test_train_from_file_checks_against_corpus(tmp_path, sample_corpus, tiny_ber
 @pytest.mark.integration
 def test_build_training_data_from_xquad(tmp_path):
     from xqg_pyserini.data import load_squad_dir
-    from xqg_pyserini.training_data import build_training_data
+    from xqg_pyserini.train.data import build_training_data
 
-    from xqg_pyserini.indexing import build_bm25_index
+    from xqg_pyserini.index.lucene import build_bm25_index
 
     bench = load_squad_dir(languages=["de"])
     index = build_bm25_index(bench.save(tmp_path / "bench") / "corpus", tmp_path / "bm25")  # no demo needed
@@ -286,7 +287,7 @@ def test_build_training_data_from_xquad(tmp_path):
 
 @pytest.mark.integration
 def test_e5_checkpoint_keeps_its_family(tmp_path):
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
 
     exs = [TrainingExample(f"q{i}", q, [ref(d)], [ref(n)]) for i, (d, q, n) in
            enumerate([("Paris_0", "Quelle est la capitale de la France ?", "Nile_0"),

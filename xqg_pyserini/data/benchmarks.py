@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from xqg_pyserini.io import InputError, atomic_dir, read_jsonl, require_file
+from xqg_pyserini.data.corpus import clean_text, read_corpus
+from xqg_pyserini.data.io import InputError, atomic_dir, read_jsonl, read_tsv, require_file
 
 #: XQuAD articles (by position in xquad.en.json) that a generator or retriever may learn from.
 TRAIN_ARTICLES = range(0, 36)
 PIVOT = "en"
-_WS = re.compile(r"\s+")
 
 
 def default_data_dir() -> Path:
@@ -35,12 +35,7 @@ def default_data_dir() -> Path:
 
     if os.environ.get("XQG_DATA"):
         return Path(os.environ["XQG_DATA"])
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def clean_text(text: str) -> str:
-    """Collapse all whitespace (pyserini.encode splits ``contents`` on newlines)."""
-    return _WS.sub(" ", text).strip()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class Benchmark:
 
     def _select(self, lang: str, split: str | None) -> list[Question]:
         if lang not in self.questions:
-            raise KeyError(f"no questions in language {lang!r}; have {self.languages}")
+            raise InputError(None, f"no questions in language {lang!r}; have {' '.join(self.languages)}")
         qs = self.questions[lang]
         if split in (None, "all"):
             return qs
@@ -131,11 +126,8 @@ class Benchmark:
         root = require_file(bench_dir, "benchmark directory")
         manifest = json.loads(require_file(root / "benchmark.json").read_text())
         splits = dict(read_tsv(root / "split.tsv", 2)) if (root / "split.tsv").exists() else {}
-        passages = {}
-        for _, row in read_jsonl(root / "corpus" / "docs.jsonl"):
-            docid = str(row["id"])
-            passages[docid] = Passage(docid, row.get("title", ""), row.get("text", row.get("contents", "")),
-                                      splits.get(docid, "test"))
+        passages = {p.docid: Passage(p.docid, p.title, p.text, splits.get(p.docid, "test"))
+                    for p in read_corpus(root / "corpus" / "docs.jsonl")}
         questions = {}
         for lang in manifest["languages"]:
             answers = {str(o["id"]): tuple(o.get("answers", ())) for _, o in read_jsonl(root / f"answers.{lang}.jsonl")}
@@ -146,19 +138,6 @@ class Benchmark:
             questions[lang] = [Question(qid, lang, text, answers.get(qid, ()), qrels.get(qid))
                                for qid, text in read_tsv(root / f"topics.{lang}.tsv", 2)]
         return cls(passages, questions, manifest.get("sources", {}))
-
-
-def read_tsv(path: Path, columns: int, sep: str | None = "\t") -> Iterable[list[str]]:
-    """Rows of a TSV (or, with ``sep=None``, whitespace-separated) file; a short row is an InputError."""
-    require_file(path)
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split(sep, columns - 1) if sep else line.split()
-            if len(parts) != columns:
-                raise InputError(path, f"expected {columns} columns, found {len(parts)}", line=number)
-            yield parts
 
 
 # ----------------------------------------------------------------------------- SQuAD / XQuAD

@@ -1,6 +1,7 @@
 """Generate queries for every passage of a corpus: validation, sharding, batching, resume.
 
-Output: JSONL, one line per query ``{"docid", "lang", "i", "query", "generator"}``. Lines of one
+Output: JSONL, one line per query ``{"docid", "lang", "i", "query", "generator"}`` (read back with
+:func:`xqg_pyserini.generation.queries.read_queries`). Lines of one
 (docid, lang) group are appended together, group by group, and flushed after every chunk of
 batches; on restart a trailing partial line or incomplete group (a kill mid-write) is cut off and
 the finished groups are skipped, so kill -9 and a restart lose and duplicate nothing. A sidecar
@@ -19,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from xqg_pyserini.generators import QueryGenerator, Request, Sampling
-from xqg_pyserini.io import InputError, cache_dir, read_jsonl, require_file, write_json
-from xqg_pyserini.languages import check_languages
+from xqg_pyserini.data.corpus import read_corpus
+from xqg_pyserini.data.io import InputError, cache_dir, write_json
+from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
+from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling
 
 
 @dataclass
@@ -29,47 +31,6 @@ class CorpusReport:
     """What reading the corpus kept and skipped (nothing is dropped without a count)."""
     passages: int = 0
     skipped_empty: list[str] = field(default_factory=list)
-
-
-def corpus_files(corpus: str | Path) -> list[Path]:
-    """A JsonCollection: one .jsonl/.json file, or a directory of them (sorted by name)."""
-    root = require_file(corpus, "corpus")
-    if root.is_file():
-        return [root]
-    files = sorted(p for p in root.iterdir() if p.suffix in (".jsonl", ".json"))
-    if not files:
-        raise InputError(root, "no .jsonl or .json files in the corpus directory")
-    return files
-
-
-def read_corpus(corpus: str | Path, report: CorpusReport | None = None) -> list[tuple[str, str, str]]:
-    """(docid, title, text) per passage. Uses ``title``/``text`` when present, else ``contents``.
-
-    A line without an id, or a repeated id, is an error; a passage with empty text is skipped and
-    listed in ``report.skipped_empty`` (a query about nothing would only add noise).
-    """
-    report = report if report is not None else CorpusReport()
-    seen: set[str] = set()
-    out = []
-    for path in corpus_files(corpus):
-        for number, row in read_jsonl(path):
-            docid = row.get("id", row.get("docid", row.get("_id")))
-            if docid is None or str(docid).strip() == "":
-                raise InputError(path, 'corpus line has no "id"', line=number)
-            docid = str(docid)
-            if docid in seen:
-                raise InputError(path, f"duplicate id {docid!r}", line=number)
-            seen.add(docid)
-            title = str(row.get("title") or "").strip()
-            text = str(row.get("text") if row.get("text") is not None else row.get("contents") or "").strip()
-            if "text" not in row and title and text.startswith(title):
-                text = text[len(title):].strip()  # contents = "title text" in our JsonCollection
-            if not text:
-                report.skipped_empty.append(docid)
-                continue
-            out.append((docid, title, text))
-    report.passages = len(out)
-    return out
 
 
 def shard_of(docid: str, num_shards: int) -> int:
@@ -141,23 +102,21 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
     requests are length-bucketed within chunks of ``chunk_batches`` batches, and each chunk is
     written (and flushed) when done. ``docids`` restricts generation to those passages.
     """
-    try:
-        languages = check_languages(list(languages))
-    except ValueError as err:
-        raise InputError(None, str(err)) from None
+    languages = check_languages(list(languages))
     if n < 1 or batch_size < 1:
         raise InputError(None, "n and batch_size must be at least 1")
     if not 0 <= shard < num_shards:
         raise InputError(None, f"shard must be in [0, {num_shards})")
-    report = CorpusReport()
-    passages = read_corpus(corpus, report)
+    everything = read_corpus(corpus)
+    passages = [p for p in everything if p.text]
+    report = CorpusReport(len(passages), [p.docid for p in everything if not p.text])
     wanted = set(docids) if docids is not None else None
     if wanted is not None:
-        unknown = wanted - {d for d, _, _ in passages} - set(report.skipped_empty)
+        unknown = wanted - {p.docid for p in everything}
         if unknown:
             raise InputError(corpus, f"{len(unknown)} requested docid(s) not in the corpus, e.g. {sorted(unknown)[:3]}")
-        passages = [p for p in passages if p[0] in wanted]
-    mine = [p for p in passages if shard_of(p[0], num_shards) == shard]
+        passages = [p for p in passages if p.docid in wanted]
+    mine = [p for p in passages if shard_of(p.docid, num_shards) == shard]
     target = Path(out) if out else default_output(corpus, generator.id)
     settings = GenerationSettings(generator.id, languages, n, asdict(sampling or getattr(generator, "sampling", Sampling())),
                                   shard, num_shards, len(wanted) if wanted is not None else None)
@@ -174,7 +133,7 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
     target.parent.mkdir(parents=True, exist_ok=True)
     write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False})
     done = resume_state(target, n)
-    todo = [Request(d, lang, t, x) for d, t, x in mine for lang in languages if (d, lang) not in done]
+    todo = [Request(p.docid, lang, p.title, p.text) for p in mine for lang in languages if (p.docid, lang) not in done]
     cut_before = getattr(generator, "truncated", 0)
     stats = _run(generator, todo, n, batch_size, chunk_batches, target, progress)
     summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
@@ -221,17 +180,6 @@ def _run(generator: QueryGenerator, todo: list[Request], n: int, batch_size: int
             "seconds": round(seconds, 1), "queries_per_second": round(written / seconds, 3) if seconds else None}
 
 
-def read_queries(path: str | Path) -> dict[tuple[str, str], list[str]]:
-    """(docid, lang) -> queries in index order, from a generation output (validated by the one
-    reader of that format, :func:`xqg_pyserini.query_embeddings.read_queries`)."""
-    from xqg_pyserini.query_embeddings import read_queries as read_rows
-
-    out: dict[tuple[str, str], dict[int, str]] = {}
-    for _, docid, lang, i, query in read_rows(path):
-        out.setdefault((docid, lang), {})[i] = query
-    return {k: [v[i] for i in sorted(v)] for k, v in out.items()}
-
-
 def split_docids(corpus: str | Path, split: str) -> set[str]:
     """Docids of one split from the benchmark's ``split.tsv`` beside ``corpus/`` (XQuAD: train|test)."""
     path = Path(corpus).resolve()
@@ -247,29 +195,35 @@ def split_docids(corpus: str | Path, split: str) -> set[str]:
 
 
 def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None, n: int = 5,
-             out: str | Path | None = None, batch_size: int = 8, top_k: int = 10, temperature: float = 1.0,
-             max_new_tokens: int = 32, max_input_tokens: int = 256, seed: int = 0, shard: int = 0,
+             out: str | Path | None = None, batch_size: int = 8, top_k: int | None = None,
+             temperature: float | None = None, max_new_tokens: int | None = None,
+             max_input_tokens: int | None = None, seed: int | None = None, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
              few_shot: int = 0, bf16: bool = False, threads: int | None = None) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
-    a local Hugging Face or trained-generator directory, or ``precomputed:FILE``.
+    a local Hugging Face or trained-generator directory, or ``precomputed:FILE``. Sampling settings
+    left at None take :class:`~xqg_pyserini.generation.backends.Sampling`'s defaults. Every check of
+    the inputs runs before a model is loaded.
     """
-    from xqg_pyserini.generators import load_generator
-    from xqg_pyserini.languages import XQUAD_LANGUAGES
+    from dataclasses import replace
 
-    langs = list(languages) if languages else list(XQUAD_LANGUAGES)
-    try:
-        check_languages(langs)
-    except ValueError as err:
-        raise InputError(None, str(err)) from None
+    langs = check_languages(list(languages) if languages else list(XQUAD_LANGUAGES))
+    if n < 1 or batch_size < 1 or threads is not None and threads < 1:
+        raise InputError(None, "n, batch_size and threads must be at least 1")
+    if not 0 <= shard < num_shards:
+        raise InputError(None, f"shard must be in [0, {num_shards})")
+    given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
+                 max_input_tokens=max_input_tokens, seed=seed)
+    sampling = replace(Sampling(), **{k: v for k, v in given.items() if v is not None})
     read_corpus(corpus)  # bad corpus lines fail before a model is loaded
     docids = split_docids(corpus, split) if split else None
     if threads:  # on a CPU shared with other jobs, 1 thread avoids OpenMP oversubscription stalls
         import torch
 
         torch.set_num_threads(threads)
-    sampling = Sampling(top_k, temperature, max_new_tokens, max_input_tokens, seed)
+    from xqg_pyserini.generation.loading import load_generator
+
     gen = load_generator(generator, sampling, few_shot, langs, bf16)
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)

@@ -1,0 +1,50 @@
+"""``xqg generate`` (stage: generation)."""
+from __future__ import annotations
+
+from xqg_pyserini.cli.options import count, language, option, positive_float, positive_int
+
+
+def register(sub) -> None:
+    from xqg_pyserini.generation.config import Sampling
+    from xqg_pyserini.generation.runner import generate
+
+    p = sub.add_parser("generate", help="xQG: generate queries in each target language for every passage",
+                       description="JSONL out, one line per query {docid, lang, i, query, generator}. Same seed, same "
+                                   "output whatever --batch-size or sharding; a killed run resumes where it stopped.")
+    p.add_argument("--corpus", required=True, help="Pyserini JsonCollection (.jsonl file or directory)")
+    option(p, "--generator", generate,
+           help="xqg (our trained adapter), gemma-3-270m (untuned base), a local HF or trained-generator "
+                "directory (e.g. an mT5 checkpoint), or precomputed:FILE")
+    p.add_argument("--languages", nargs="+", type=language, default=None,
+                   help="target languages (default: the 11 XQuAD ones)")
+    option(p, "--queries-per-language", generate, "n", aliases=("-n",), type=positive_int,
+           help="queries per passage and language (paper: 5)")
+    p.add_argument("--out", default=None, help="output .jsonl (default: <cache>/queries/<corpus>.<generator>.jsonl)")
+    p.add_argument("--split", default=None, help="only passages of this split (split.tsv beside corpus/), e.g. test")
+    option(p, "--batch-size", generate, type=positive_int, help="(passage, language) prompts per model call")
+    option(p, "--top-k", Sampling, type=positive_int)
+    option(p, "--temperature", Sampling, type=positive_float)
+    option(p, "--max-new-tokens", Sampling, type=positive_int)
+    option(p, "--max-input-tokens", Sampling, type=positive_int)
+    option(p, "--seed", Sampling, type=int)
+    option(p, "--shard", generate, type=count, help="this process's shard (0-based)")
+    option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
+    option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 weights: faster on AVX512-BF16 CPUs, but outputs then depend on --batch-size")
+    option(p, "--threads", generate, type=positive_int, help="torch threads (1 is best on a busy shared CPU)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args) -> None:
+    from xqg_pyserini.generation.runner import generate
+
+    summary = generate(args.corpus, args.generator, args.languages, args.n, args.out, args.batch_size, args.top_k,
+                       args.temperature, args.max_new_tokens, args.max_input_tokens, args.seed, args.shard,
+                       args.num_shards, args.split, args.overwrite, not args.no_progress, args.few_shot, args.bf16,
+                       args.threads)
+    skipped = summary.pop("skipped_empty_passages")
+    print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages"
+          f"{': ' + ' '.join(skipped[:5]) if skipped else ''})")

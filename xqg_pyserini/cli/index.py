@@ -1,0 +1,93 @@
+"""``xqg index``, ``xqg augment``, ``xqg expand`` (stage: index)."""
+from __future__ import annotations
+
+from xqg_pyserini.cli.options import encoder_options, fraction, make_encoder, option, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("index", help="build a BM25 (Lucene) or dense (FAISS) index in Pyserini's layout",
+                       description="BM25: Anserini's IndexCollection over a JsonCollection. Dense: encode every "
+                                   "passage ('title text') into a FAISS IndexFlatIP with a docid file.")
+    p.add_argument("kind", choices=["bm25", "dense"])
+    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file (id, contents|text, title)")
+    p.add_argument("--out", required=True, help="index directory to write (replaced only when complete)")
+    encoder_options(p)
+    p.set_defaults(func=run_index)
+    _add_augment(sub)
+    _add_expand(sub)
+
+
+def run_index(args) -> None:
+    from xqg_pyserini.data.corpus import read_corpus
+
+    read_corpus(args.corpus)  # a bad corpus fails before a model is loaded or the JVM started
+    if args.kind == "bm25":
+        from xqg_pyserini.index.lucene import build_bm25_index
+
+        out = build_bm25_index(args.corpus, args.out)
+    else:
+        from xqg_pyserini.index.faiss import build_faiss_index
+
+        out = build_faiss_index(args.corpus, make_encoder(args), args.out)
+    print(f"wrote {out}")
+
+
+def query_selection(p, source) -> None:
+    p.add_argument("--queries", required=True, help="generated queries (JSONL: docid, lang, i, query, generator)")
+    p.add_argument("--languages", nargs="+", default=None, help="query languages to use (default: all)")
+    option(p, "--per-language", source, "queries_per_language", type=positive_int,
+           help="first N queries (by i) per passage and language (default: all)")
+    p.add_argument("--skip-unknown", action="store_true", help="skip (and count) queries whose docid is unknown")
+
+
+def _add_augment(sub) -> None:
+    from xqg_pyserini.index.augment import FUSIONS, augment_index
+
+    p = sub.add_parser("augment", help="xQG: fuse generated-query embeddings into a FAISS flat index",
+                       description="e' = (1-a)*e_p + a*SUM(e_q) (--fusion sum, the paper, a=0.01) or "
+                                   "(1-b)*e_p + b*mean(e_q) (--fusion mean); streams the index in blocks. "
+                                   "Query embeddings are cached, so another --weight does not re-encode.")
+    p.add_argument("--index", required=True, help="Pyserini FAISS index directory (index + docid)")
+    p.add_argument("--out", required=True, help="augmented index directory to write (appears only when complete)")
+    query_selection(p, augment_index)
+    option(p, "--fusion", augment_index, choices=FUSIONS, help="sum (the paper) or mean")
+    option(p, "--weight", augment_index, type=fraction, help="a (sum) or b (mean), in [0, 1]")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise augmented vectors after fusion")
+    p.add_argument("--per-language-indexes", action="store_true",
+                   help="write OUT/<lang>/ per language, each with only that language's queries")
+    option(p, "--block-size", augment_index, type=positive_int, help="passage vectors per block")
+    encoder_options(p)
+    p.set_defaults(func=run_augment)
+
+
+def run_augment(args) -> None:
+    from xqg_pyserini.index.augment import augment_index, augment_per_language, check_selection
+
+    run = augment_per_language if args.per_language_indexes else augment_index
+    # the queries file, the index and the selection are checked before a model is loaded
+    check_selection(args.index, args.queries, args.languages, args.queries_per_language)
+    manifest = run(args.index, args.queries, make_encoder(args), args.out, fusion=args.fusion, weight=args.weight,
+                   normalize=args.normalize, languages=args.languages, queries_per_language=args.queries_per_language,
+                   on_unknown_docid="skip" if args.skip_unknown else "error", block_size=args.block_size)
+    print(f"wrote {args.out}: {manifest['counts']}")
+
+
+def _add_expand(sub) -> None:
+    from xqg_pyserini.index.expand import expand_corpus
+
+    p = sub.add_parser("expand", help="cross-lingual doc2query: append generated queries to passages (for BM25)",
+                       description="Writes a JsonCollection .jsonl whose contents end with each passage's "
+                                   "generated queries; index it with `xqg index bm25`.")
+    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file")
+    p.add_argument("--out", required=True, help=".jsonl file to write (put it alone in a directory to index it)")
+    query_selection(p, expand_corpus)
+    p.set_defaults(func=run_expand)
+
+
+def run_expand(args) -> None:
+    from xqg_pyserini.index.expand import expand_corpus
+
+    counts = expand_corpus(args.corpus, args.queries, args.out, args.languages, args.queries_per_language,
+                           "skip" if args.skip_unknown else "error")
+    print(f"wrote {args.out}: {counts}")
+

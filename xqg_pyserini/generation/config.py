@@ -1,0 +1,38 @@
+"""What a generator is asked for and how it samples: :class:`Request`, :class:`Sampling` (the
+defaults ``xqg generate`` shows) and the :class:`QueryGenerator` interface every backend implements.
+Light on purpose (no torch): the CLI reads its defaults from here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Request:
+    """Generate queries in ``lang`` for one passage."""
+    docid: str
+    lang: str
+    title: str
+    text: str
+
+
+def _opt(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The paper samples with top_k=10 (no temperature, no top_p), at most 32-64 new tokens."""
+    top_k: int = _opt(10, "sample from the k most likely tokens (paper: 10)")
+    temperature: float = _opt(1.0, "sampling temperature")
+    max_new_tokens: int = _opt(32, "paper: 32 to 64")
+    max_input_tokens: int = _opt(256, "passages are cut to fit (paper: 256)")
+    seed: int = _opt(0, "query i of (docid, lang) is seeded from (seed, docid, lang, i)")
+
+
+class QueryGenerator(Protocol):
+    id: str
+
+    def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
+        """``n`` queries for each request, in request order."""

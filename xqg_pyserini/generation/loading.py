@@ -1,0 +1,126 @@
+"""Load a query generator from a spec: ``xqg`` (ours), ``gemma-3-270m``, a directory, ``ct2:SPEC``,
+``precomputed:FILE``; and where our trained generator lives (shipped in the package, else the cache).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, resources_dir
+from xqg_pyserini.data.languages import language_name
+from xqg_pyserini.generation.backends import Ct2Generator, HFGenerator, PrecomputedGenerator
+from xqg_pyserini.generation.config import QueryGenerator, Sampling
+from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
+from xqg_pyserini.models.gemma import GEMMA_BASE, materialize_gemma, resolve_base
+
+DEFAULT_GENERATOR = "xqg-gemma-3-270m-lora"
+
+
+def shipped_generator_dir() -> Path:
+    """Where the package keeps its trained adapter (present only if small enough to ship)."""
+    return resources_dir() / "generator"
+
+
+def resolve_generator(spec: str) -> Path:
+    """Directory of a generator: ``xqg`` (our trained adapter: shipped, else the cache), the base
+    ``gemma-3-270m``, or a local directory (a trained generator or a Hugging Face checkpoint)."""
+    if spec in ("xqg", DEFAULT_GENERATOR):
+        for place in (shipped_generator_dir(), cache_dir("models") / DEFAULT_GENERATOR):
+            if (place / "generator.json").exists():
+                return place
+        raise InputError(None, f"generator {spec!r} is not trained yet; build it with: xqg train-generator")
+    if spec == GEMMA_BASE:
+        return materialize_gemma()
+    path = Path(spec)
+    if not ((path / "config.json").exists() or (path / "generator.json").exists()):
+        raise InputError(path, "not a generator: expected a directory with config.json or generator.json "
+                               f"(offline models: 'xqg', {GEMMA_BASE!r})")
+    return path
+
+
+def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
+    """(generator dir, its generator.json, base checkpoint dir, whether it is a LoRA adapter)."""
+    path = resolve_generator(spec)
+    meta = json.loads((path / "generator.json").read_text()) if (path / "generator.json").exists() else {}
+    adapter = (path / "adapter_config.json").exists()
+    return path, meta, resolve_base(meta["base"]) if adapter else path, adapter
+
+
+def ct2_model(spec: str) -> tuple[Path, Path, dict]:
+    """(CTranslate2 int8 dir, tokenizer dir, generator.json) for a causal generator; converted
+    once into ``cache_dir("models")/<id>-ct2-int8`` (a LoRA adapter is merged first)."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    path, meta, base, adapter = _generator_parts(spec)
+    target = cache_dir("models") / f"{meta.get('id') or path.name}-ct2-int8"
+    if not (target / "model.bin").exists():
+        from ctranslate2.converters import TransformersConverter
+
+        with tempfile.TemporaryDirectory() as merged, atomic_dir(target) as tmp:
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+            if adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+            model.save_pretrained(merged)
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(base).save_pretrained(merged)
+            TransformersConverter(merged).convert(str(tmp), quantization="int8", force=True)
+    return target, base, meta
+
+
+# ----------------------------------------------------------------------------- loading
+
+def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int = 300) -> dict[str, str]:
+    """For the untuned base model: k worked examples per language from XQuAD TRAIN articles,
+    passages cut to ``passage_chars`` characters so the prompt stays short."""
+    from xqg_pyserini.data.benchmarks import load_squad_dir, xquad_training_pairs
+
+    prefixes = {}
+    for lang in languages:
+        pairs = xquad_training_pairs(load_squad_dir(None, [lang]), "train", [lang])
+        chosen = [pairs[j * (len(pairs) // k)] for j in range(k)]
+        prefixes[lang] = "".join(
+            CAUSAL_TEMPLATE.format(language=language_name(lang), title=p.title, passage=p.text[:passage_chars])
+            + f" {q.text}\n\n" for p, q in chosen)
+    return prefixes
+
+
+def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
+                   languages: Sequence[str] = (), bf16: bool = False) -> QueryGenerator:
+    """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
+    generator); a trained-generator directory (generator.json: our LoRA adapter or a full
+    checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
+    ``few_shot`` examples per language); or ``xqg`` (ours). ``bf16`` casts the weights."""
+    if spec.startswith("precomputed:"):
+        return PrecomputedGenerator(spec.split(":", 1)[1])
+    if spec.startswith("ct2:"):
+        from transformers import AutoTokenizer
+
+        ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
+        return Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base), f"{meta.get('id') or base.name}-ct2-int8",
+                            sampling, meta.get("template"))
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path, meta, base, adapter = _generator_parts(spec)
+    seq2seq = bool(getattr(AutoConfig.from_pretrained(base), "is_encoder_decoder", False))
+    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = cls.from_pretrained(base, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    prefixes = few_shot_prefixes(languages, few_shot) if few_shot and not seq2seq else None
+    gen_id = meta.get("id") or path.name
+    if prefixes:
+        gen_id += f"-{few_shot}shot"
+    if bf16:  # bfloat16 weights sample slightly different queries: keep the outputs apart
+        gen_id += "-bf16"
+    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, bf16)

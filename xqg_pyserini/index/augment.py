@@ -1,0 +1,269 @@
+"""xQG augmentation: mix the embeddings of generated queries into the passage vectors of a flat index.
+
+Fusion (computed in float64, rounded once to float32; passages without queries keep their vectors):
+  ``sum``  (the paper) ``e' = (1-a)*e_p + a*SUM(e_q)``, default a=0.01;
+  ``mean``             ``e' = (1-b)*e_p + b*mean(e_q)``, which does not grow with the number of queries;
+optionally L2-normalised afterwards. Memory does not grow with the index: the index is read block by
+block through mmap and written block by block (:mod:`xqg_pyserini.index.faiss`), and query embeddings are
+cached once per (queries file, encoder) in an ``.npy`` that is mapped, never loaded
+(:mod:`xqg_pyserini.encode.queries`). Searching one index per language is
+:class:`xqg_pyserini.search.routing.PerLanguageSearcher`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from xqg_pyserini.data.io import InputError, atomic_dir, require_file, write_json
+from xqg_pyserini.encode.queries import QueryEmbeddings, QueryKeys, embed_queries
+from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
+
+__all__ = ["AugmentationPlan", "augment_index", "augment_per_language", "check_options", "check_selection", "fuse_block"]
+FUSIONS = ("sum", "mean")
+DEFAULT_BLOCK = 4096  # passage vectors per block
+QUERY_CHUNK = 1024  # query embeddings gathered at a time
+PathLike = str | os.PathLike
+
+
+# ------------------------------------------------------------------ fusion
+
+def fuse_block(block: np.ndarray, start: int, rows: np.ndarray, sources: np.ndarray, embeddings: np.ndarray,
+               fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
+               chunk: int = QUERY_CHUNK) -> np.ndarray:
+    """Fuse the passage vectors ``block`` (index rows ``start``...) with their queries.
+
+    ``rows`` (sorted) is the index row of each query, ``sources`` its row in ``embeddings``. Queries
+    are summed in file order, ``chunk`` at a time, so the result does not depend on block sizes.
+    A block without queries is returned as is (bit for bit); otherwise a new array.
+    """
+    lo, hi = np.searchsorted(rows, [start, start + len(block)])
+    if lo == hi:
+        return block
+    targets, first = np.unique(rows[lo:hi], return_index=True)
+    sums = np.zeros((len(targets), block.shape[1]))
+    for a in range(lo, hi, chunk):
+        r = rows[a:min(hi, a + chunk)]
+        seg = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        sums[np.searchsorted(targets, r[seg])] += np.add.reduceat(
+            embeddings[sources[a:a + len(r)]].astype(np.float64), seg, axis=0)
+    if fusion == "mean":
+        sums /= np.diff(np.append(first, hi - lo))[:, None]
+    sums *= weight  # in place, in the order of (1-a)*e_p + a*S: the same bits, fewer temporaries
+    fused = block[targets - start].astype(np.float64)
+    fused *= 1.0 - weight
+    fused += sums
+    if normalize:
+        norms = np.linalg.norm(fused, axis=1, keepdims=True)
+        fused /= np.where(norms > 0, norms, 1.0)
+    out = np.array(block, dtype=np.float32)
+    out[targets - start] = fused
+    return out
+
+
+def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1, on_unknown_docid: str = "error",
+                  queries_per_language: int | None = None) -> None:
+    """Every augmentation setting a user gives, checked before anything is read or encoded."""
+    if fusion not in FUSIONS:
+        raise InputError(None, f"fusion must be one of {FUSIONS}, not {fusion!r}")
+    if not 0.0 <= weight <= 1.0:
+        raise InputError(None, f"weight must be in [0, 1], not {weight}")
+    if block_size < 1:
+        raise InputError(None, f"block size must be at least 1, not {block_size}")
+    if on_unknown_docid not in ("error", "skip"):
+        raise InputError(None, f"on_unknown_docid must be 'error' or 'skip', not {on_unknown_docid!r}")
+    if queries_per_language is not None and queries_per_language < 1:
+        raise InputError(None, f"queries per language must be at least 1, not {queries_per_language}")
+
+
+def _check_model(index_dir: Path, desc: dict) -> None:
+    """The index's own manifest (if any) must name the model that embedded the queries."""
+    path = index_dir / "manifest.json"
+    try:
+        built = json.loads(path.read_text(encoding="utf-8")).get("encoder") if path.exists() else None
+    except (ValueError, AttributeError):
+        raise InputError(path, "not a JSON object") from None
+    if not isinstance(built, dict):
+        return
+    names = {desc.get("model"), desc.get("path")} - {None}
+    if built.get("model") and not names & {built.get("model"), built.get("path")}:
+        raise InputError(path, f"the index was built with model {built['model']!r} but the queries are "
+                               f"embedded with {desc.get('model')!r}")
+    for key in ("dimension", "pooling", "l2_norm"):
+        if key in built and key in desc and built[key] != desc[key]:
+            raise InputError(path, f"the index was built with {key}={built[key]!r}, the query encoder has {desc[key]!r}")
+
+
+def _rows_of(docid_path: Path, docids: Sequence[str], ntotal: int) -> tuple[np.ndarray, str]:
+    """Index row of each of ``docids`` (-1 if absent) from Pyserini's docid file, and its sha256."""
+    lookup = {d: k for k, d in enumerate(docids)}
+    rows, digest, count = np.full(len(docids), -1, np.int64), hashlib.sha256(), 0
+    with open(docid_path, "rb") as f:
+        for count, raw in enumerate(f, start=1):
+            digest.update(raw)
+            k = lookup.get(raw.decode("utf-8", "replace").rstrip())  # as Pyserini's load_docids strips
+            if k is not None:
+                if rows[k] >= 0:
+                    raise InputError(docid_path, f"duplicate docid {docids[k]!r}", line=count)
+                rows[k] = count - 1
+    if count != ntotal:
+        raise InputError(docid_path, f"{count} docids for {ntotal} vectors in the index")
+    return rows, digest.hexdigest()
+
+
+class AugmentationPlan:
+    """Which index row each selected query embedding goes to. Built once per (index, embeddings,
+    selection), it fuses for any fusion/weight (``write``, ``blocks``, ``vectors``) without re-encoding
+    or re-planning: a weight sweep costs one streaming pass over the index per weight."""
+
+    def __init__(self, index_dir: PathLike, embeddings: QueryEmbeddings, languages: Sequence[str] | None = None,
+                 queries_per_language: int | None = None, on_unknown_docid: str = "error"):
+        check_options(on_unknown_docid=on_unknown_docid)
+        self.index_dir, self.embeddings = require_file(index_dir, "index directory"), embeddings
+        self.index_path = require_file(self.index_dir / "index", "FAISS index")
+        self.docid_path = require_file(self.index_dir / "docid", "docid file")
+        with FlatIndex(self.index_path) as index:
+            self.dimension, self.ntotal, self.metric = index.dim, index.rows, index.metric
+        if embeddings.dimension != self.dimension:
+            raise InputError(self.index_path, f"index vectors have dimension {self.dimension}, the query embeddings "
+                                              f"({embeddings.encoder.get('model')}) {embeddings.dimension}")
+        _check_model(self.index_dir, embeddings.encoder)
+        keys = embeddings.keys
+        self.selection = {"languages": list(languages) if languages else None,
+                          "queries_per_language": queries_per_language, "on_unknown_docid": on_unknown_docid}
+        chosen = keys.select(languages, queries_per_language)
+        doc_rows, self.docid_sha256 = _rows_of(self.docid_path, keys.docids, self.ntotal)
+        rows = doc_rows[keys.table[chosen, 0]]
+        unknown = rows < 0
+        if unknown.any() and on_unknown_docid == "error":
+            k = chosen[np.flatnonzero(unknown)[0]]
+            raise InputError(keys.path, f"docid {keys.docids[keys.table[k, 0]]!r} is not in the index "
+                                        f"({self.docid_path})", line=int(keys.table[k, 3]))
+        order = np.argsort(rows[~unknown], kind="stable")
+        self.rows, self.sources = rows[~unknown][order], chosen[~unknown][order]
+        per_passage = np.unique(self.rows, return_counts=True)[1]
+        self.counts = {"passages": self.ntotal, "passages_augmented": len(per_passage),
+                       "queries_used": len(self.rows), "queries_skipped": int(unknown.sum()),
+                       "queries_not_selected": len(keys) - len(chosen),
+                       "queries_per_passage": {"min": int(per_passage.min()) if len(per_passage) else 0,
+                                               "max": int(per_passage.max(initial=0))}}
+
+    def blocks(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
+               block_size: int = DEFAULT_BLOCK, hasher=None) -> Iterator[np.ndarray]:
+        """The fused vectors, block by block in index order (views of the input where unchanged)."""
+        check_options(fusion, weight, block_size)
+        with FlatIndex(self.index_path) as index, self.embeddings.open() as queries:
+            for start, block in index.blocks(block_size, hasher):
+                yield fuse_block(block, start, self.rows, self.sources, queries.array, fusion, weight, normalize,
+                                 min(block_size, QUERY_CHUNK))
+                queries.release()
+
+    def vectors(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False) -> np.ndarray:
+        """All fused vectors in memory (for small indexes, e.g. a study that searches with numpy)."""
+        parts = [np.array(b) for b in self.blocks(fusion, weight, normalize)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
+
+    def write(self, out_dir: PathLike, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
+              block_size: int = DEFAULT_BLOCK, started: float | None = None) -> dict:
+        """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically."""
+        started = time.perf_counter() if started is None else started
+        check_options(fusion, weight, block_size)
+        out = Path(out_dir)
+        if out.resolve() == self.index_dir.resolve():
+            raise InputError(out, "the output directory must differ from the input index")
+        if fusion == "sum" and self.counts["queries_per_passage"]["min"] != self.counts["queries_per_passage"]["max"]:
+            warnings.warn(f"{self.embeddings.keys.path}: passages have {self.counts['queries_per_passage']} queries; "
+                          "with fusion='sum' those with more queries are favoured (fusion='mean' is not)")
+        source = hashlib.sha256()
+        with atomic_dir(out) as tmp:
+            digest = write_flat_index(tmp / "index", self.dimension, self.ntotal,
+                                      self.blocks(fusion, weight, normalize, block_size, source), self.metric)
+            shutil.copyfile(self.docid_path, tmp / "docid")
+            manifest = {
+                "kind": "faiss-flat-ip" if self.metric == 0 else "faiss-flat-l2", "stage": "xqg-augment",
+                "inputs": {"index": {"path": str(self.index_dir), "index_sha256": source.hexdigest(),
+                                     "docid_sha256": self.docid_sha256},
+                           "queries": {"path": str(self.embeddings.keys.path), "sha256": self.embeddings.queries_sha256,
+                                       "embeddings_cache": str(self.embeddings.npy),
+                                       "embeddings_reused": self.embeddings.reused}},
+                "encoder": self.embeddings.encoder, "fusion": fusion, "weight": weight, "normalize": normalize,
+                **self.selection, "block_size": block_size, "dimension": self.dimension, "counts": self.counts,
+                "output": {"index_sha256": digest}, "seconds": round(time.perf_counter() - started, 3),
+            }
+            write_json(tmp / "manifest.json", manifest)
+        return manifest
+
+
+# ------------------------------------------------------------------ the stage
+
+def check_selection(index_dir: PathLike, queries: PathLike | QueryEmbeddings, languages: Sequence[str] | None = None,
+                    queries_per_language: int | None = None) -> None:
+    """The index is a flat index with its docid file, and the queries file is valid and holds the
+    selected languages: all checked before any query is encoded."""
+    require_file(Path(index_dir) / "docid", "docid file")
+    with FlatIndex(Path(index_dir) / "index"):
+        pass
+    if not isinstance(queries, QueryEmbeddings):
+        QueryKeys.read(require_file(queries, "queries file")).select(languages, queries_per_language)
+
+
+def _embeddings_for(index_dir: PathLike, queries: PathLike | QueryEmbeddings, encoder, cache) -> QueryEmbeddings:
+    """Embeddings of ``queries`` (a file, or ready); a dimension mismatch visible up front fails before encoding."""
+    with FlatIndex(Path(index_dir) / "index") as index:
+        dim = index.dim
+    if isinstance(queries, QueryEmbeddings):
+        return queries
+    from xqg_pyserini.encode.encoders import load_encoder
+
+    enc = load_encoder(encoder)
+    if getattr(enc, "dimension", dim) != dim:
+        raise InputError(Path(index_dir) / "index", f"index vectors have dimension {dim}, the query encoder "
+                                                    f"({enc.describe().get('model')}) {enc.dimension}")
+    return embed_queries(queries, enc, cache)
+
+
+def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings, encoder, out_dir: PathLike,
+                  fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
+                  languages: Sequence[str] | None = None, queries_per_language: int | None = None,
+                  on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
+                  cache: PathLike | None = None) -> dict:
+    """Augment a Pyserini FAISS flat index with generated queries; returns the manifest written.
+
+    ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused).
+    """
+    started = time.perf_counter()
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language)
+    embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
+    plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
+    return plan.write(out_dir, fusion, weight, normalize, block_size, started)
+
+
+def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings, encoder, out_dir: PathLike,
+                         languages: Sequence[str] | None = None, fusion: str = "sum", weight: float = 0.01,
+                         normalize: bool = False, queries_per_language: int | None = None,
+                         on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
+                         cache: PathLike | None = None) -> dict:
+    """One augmented index per target language, ``out_dir/<lang>/``, each fused with that language's
+    queries only (all languages of the file by default); queries are embedded once for all."""
+    started = time.perf_counter()
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language)
+    embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
+    langs = list(languages) if languages else sorted(embeddings.keys.langs)
+    with atomic_dir(out_dir) as tmp:
+        parts = {lang: AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid)
+                 .write(tmp / lang, fusion, weight, normalize, block_size) for lang in langs}
+        manifest = {"kind": "xqg-per-language", "languages": langs, "index": str(index_dir), "fusion": fusion,
+                    "weight": weight, "normalize": normalize, "queries_per_language": queries_per_language,
+                    "counts": {lang: m["counts"] for lang, m in parts.items()},
+                    "seconds": round(time.perf_counter() - started, 3)}
+        write_json(tmp / "manifest.json", manifest)
+    return manifest

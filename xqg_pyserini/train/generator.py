@@ -1,0 +1,261 @@
+"""Train our own query generator: (English passage -> question in language L) pairs, LoRA or full.
+
+Offline the base is google/gemma-3-270m, materialized from its PyPI GGUF by
+:mod:`xqg_pyserini.models.gemma`; settings are :class:`~xqg_pyserini.train.config.GeneratorTrainConfig`.
+Causal LMs learn only on the question tokens, and logits are computed only at those positions: the
+262k-token output layer would otherwise cost more than the rest of the network. mT5-style seq2seq
+models train with the usual label loss. Training checkpoints every few steps and resumes from the
+last checkpoint (:mod:`xqg_pyserini.train.checkpoint`, shared with the retriever's trainer); the data
+order is a function of the seed alone, so a resumed run sees the same batches an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors.torch import save_file
+
+from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, read_jsonl, write_json
+from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
+from xqg_pyserini.generation.loading import DEFAULT_GENERATOR
+from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt_ids, causal_target_ids,
+                                             seq2seq_prompt)
+from xqg_pyserini.models.gemma import resolve_base
+from xqg_pyserini.train.checkpoint import (digest, fingerprint, load_checkpoint, save_checkpoint, trainable,
+                                           work_dir as run_dir)
+from xqg_pyserini.train.config import ATTENTION, GeneratorTrainConfig, check_generator_config
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training example: a passage and a question about it in ``lang``."""
+    title: str
+    passage: str
+    lang: str
+    question: str
+
+
+def load_base(name: str):
+    """(tokenizer, model, is_seq2seq) for a base checkpoint, on CPU in float32."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = resolve_base(name)
+    seq2seq = bool(getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False))
+    cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    return AutoTokenizer.from_pretrained(path), cls.from_pretrained(path, dtype=torch.float32), seq2seq
+
+
+# ----------------------------------------------------------------------------- data
+
+def xquad_pairs(split: str = "train", languages: Sequence[str] = XQUAD_LANGUAGES,
+                data_dir: str | Path | None = None) -> list[Pair]:
+    """XQuAD (passage, question) pairs of one split (TRAIN = articles 0-35)."""
+    from xqg_pyserini.data.benchmarks import load_squad_dir, xquad_training_pairs
+
+    bench = load_squad_dir(data_dir, check_languages(list(languages)))
+    return [Pair(p.title, p.text, q.lang, q.text) for p, q in xquad_training_pairs(bench, split, languages)]
+
+
+def _encode(tokenizer, pair: Pair, seq2seq: bool, cfg: GeneratorTrainConfig) -> tuple[list[int], list[int]]:
+    """(input ids, target ids) of one pair."""
+    if seq2seq:
+        text = seq2seq_prompt(pair.lang, pair.title, pair.passage, cfg.template or PAPER_PROMPT)
+        src = tokenizer(text, truncation=True, max_length=cfg.max_input_tokens)["input_ids"]
+        tgt = tokenizer(pair.question, truncation=True, max_length=cfg.max_target_tokens)["input_ids"]
+        return src, tgt
+    src = causal_prompt_ids(tokenizer, pair.lang, pair.title, pair.passage, cfg.max_input_tokens,
+                            cfg.template or CAUSAL_TEMPLATE)
+    tgt = causal_target_ids(tokenizer, pair.question)
+    return src, tgt[-cfg.max_target_tokens:] if len(tgt) > cfg.max_target_tokens else tgt
+
+
+def batch_plan(n_pairs: int, cfg: GeneratorTrainConfig, lengths: Sequence[int]) -> list[list[int]]:
+    """The batches of the whole run, from the seed alone: shuffled epochs cut to ``max_pairs``,
+    then windows of 8 batches sorted by length (less padding), batches shuffled within a window."""
+    rng = random.Random(cfg.seed)
+    order: list[int] = []
+    while len(order) < cfg.max_pairs:
+        epoch = list(range(n_pairs))
+        rng.shuffle(epoch)
+        order += epoch
+    order = order[:cfg.max_pairs]
+    window = cfg.batch_size * 8
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: lengths[i])
+        group = [chunk[j:j + cfg.batch_size] for j in range(0, len(chunk), cfg.batch_size)]
+        rng.shuffle(group)
+        batches += group
+    return batches
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def _loss(model, tokenizer, encoded: list[tuple[list[int], list[int]]], seq2seq: bool) -> torch.Tensor:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if seq2seq:
+        src = _pad([s for s, _ in encoded], pad)
+        labels = _pad([t for _, t in encoded], -100)
+        return model(input_ids=src, attention_mask=_mask(encoded, 0), labels=labels).loss
+    rows = [s + t for s, t in encoded]
+    ids = _pad(rows, pad)
+    attention = _mask(encoded, None)
+    targets = torch.full_like(ids, -100)
+    for b, (s, t) in enumerate(encoded):  # position p predicts token p + 1
+        targets[b, len(s) - 1:len(s) + len(t) - 1] = torch.tensor(t)
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = core.model(input_ids=ids, attention_mask=attention).last_hidden_state
+    keep = targets != -100
+    logits = core.lm_head(hidden[keep])
+    cap = getattr(core.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def _mask(encoded, which: int | None) -> torch.Tensor:
+    """Attention mask of the padded rows: source only (which=0) or source + target (None)."""
+    lengths = [len(s) if which == 0 else len(s) + len(t) for s, t in encoded]
+    width = max(lengths)
+    return torch.tensor([[1] * n + [0] * (width - n) for n in lengths], dtype=torch.long)
+
+
+# ----------------------------------------------------------------------------- training
+
+def _wrap(model, cfg: GeneratorTrainConfig, seq2seq: bool):
+    if cfg.lora_r <= 0:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    targets = cfg.lora_targets if not seq2seq or cfg.lora_targets != ATTENTION else ["q", "k", "v", "o"]
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.05, target_modules=targets,
+                      task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: GeneratorTrainConfig | None = None,
+                    work_dir: str | Path | None = None, generator_id: str | None = None,
+                    log_every: int = 1, resume: bool = True) -> Path:
+    """Fine-tune ``cfg.base`` on ``pairs`` and write the generator to ``out_dir`` (atomically).
+
+    LoRA runs write a fp16 adapter (adapter_config.json + adapter_model.safetensors); full runs a
+    whole checkpoint. Both get ``generator.json`` (base, prompt, settings, loss, time). ``work_dir``
+    holds the resumable checkpoint and ``train.log`` (one JSON object per step).
+    """
+    cfg = cfg or GeneratorTrainConfig()
+    check_generator_config(cfg)
+    if not pairs:
+        raise InputError(None, "no training pairs")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(out_dir)
+    work = run_dir(out, work_dir, resume)
+    run = fingerprint(cfg, pairs=len(pairs), data=digest([asdict(p) for p in pairs]))
+    tokenizer, model, seq2seq = load_base(cfg.base)
+    torch.manual_seed(cfg.seed)  # the LoRA initialisation, so that a run is a function of its config
+    model = _wrap(model, cfg, seq2seq)
+    encoded = [_encode(tokenizer, p, seq2seq, cfg) for p in pairs]
+    batches = batch_plan(len(pairs), cfg, [len(s) + len(t) for s, t in encoded])
+    optimizer = torch.optim.AdamW(list(trainable(model).values()), lr=cfg.lr, weight_decay=0.0)
+    total = len(batches)
+
+    def lr_at(step: int, spent: float) -> float:
+        """Linear warm-up, then cosine decay to 10% by the last step or by the time limit,
+        whichever comes first, so a time-capped run still ends with a small learning rate."""
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        if cfg.max_minutes:
+            progress = max(progress, spent / (cfg.max_minutes * 60))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    step, log = load_checkpoint(work, model, optimizer, run)
+    spent = log[-1]["train_seconds"] if log else 0.0
+    model.train()
+    with open(work / "train.log", "a", encoding="utf-8") as logf:
+        while step < total:
+            if cfg.max_minutes is not None and spent >= cfg.max_minutes * 60:
+                break
+            started = time.perf_counter()
+            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout: same masks after a resume
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_at(step, spent)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss = _loss(model, tokenizer, [encoded[i] for i in batches[step]], seq2seq)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(trainable(model).values()), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            spent += time.perf_counter() - started
+            entry = {"step": step, "of": total, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"],
+                     "pairs": step * cfg.batch_size, "train_seconds": round(spent, 1)}
+            log.append(entry)
+            if step % log_every == 0 or step == total:
+                logf.write(json.dumps(entry) + "\n")
+                logf.flush()
+            if step % cfg.checkpoint_every == 0 and step < total:
+                save_checkpoint(work, model, optimizer, step, log, run)
+    save_checkpoint(work, model, optimizer, step, log, run)
+    return _export(model, tokenizer, out, cfg, seq2seq, log, len(pairs), generator_id or out.name)
+
+
+def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: bool, log: list[dict], n_pairs: int,
+            generator_id: str) -> Path:
+    tail = [e["loss"] for e in log[-20:]]
+    meta = {"id": generator_id, "base": cfg.base, "kind": "seq2seq" if seq2seq else "causal",
+            "template": cfg.template or (PAPER_PROMPT if seq2seq else CAUSAL_TEMPLATE), "config": asdict(cfg),
+            "steps": len(log), "pairs_seen": len(log) * cfg.batch_size, "training_pairs": n_pairs,
+            "first_loss": log[0]["loss"] if log else None, "final_loss_mean20": round(sum(tail) / len(tail), 4) if tail else None,
+            "train_seconds": log[-1]["train_seconds"] if log else 0.0}
+    with atomic_dir(out) as tmp:
+        if cfg.lora_r > 0:
+            from peft import get_peft_model_state_dict
+
+            state = {k: v.detach().to(torch.float16).contiguous() for k, v in get_peft_model_state_dict(model).items()}
+            save_file(state, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
+            model.peft_config["default"].save_pretrained(str(tmp))
+        else:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        write_json(tmp / "generator.json", meta)
+    return out
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """Training pairs from JSONL: {"title", "passage", "lang", "question"} per line."""
+    pairs = []
+    for number, row in read_jsonl(path):
+        for key in ("passage", "lang", "question"):
+            if not str(row.get(key, "")).strip():
+                raise InputError(path, f"missing or empty field {key!r}", line=number)
+        try:
+            check_languages([row["lang"]])
+        except InputError as err:
+            raise InputError(path, err.problem, line=number) from None
+        pairs.append(Pair(str(row.get("title", "")), str(row["passage"]), row["lang"], str(row["question"])))
+    return pairs
+
+
+def train_from_sources(out: str | Path | None = None, pairs_file: str | Path | None = None,
+                       data_dir: str | Path | None = None, split: str = "train",
+                       languages: Sequence[str] = XQUAD_LANGUAGES, cfg: GeneratorTrainConfig | None = None,
+                       work_dir: str | Path | None = None, resume: bool = True) -> Path:
+    """What ``xqg train-generator`` does: pairs from a JSONL file or XQuAD's TRAIN articles, then train.
+    Settings, languages and pairs are checked before the base model is loaded."""
+    check_generator_config(cfg or GeneratorTrainConfig())
+    check_languages(list(languages))
+    pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
+    target = Path(out) if out else cache_dir("models") / DEFAULT_GENERATOR
+    return train_generator(pairs, target, cfg, work_dir, resume=resume)
