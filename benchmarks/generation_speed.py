@@ -30,7 +30,7 @@ def plain_generate(gen, requests, n: int) -> list[list[str]]:
     """transformers' own sampling, batched: the baseline every faster path is compared with."""
     from transformers import GenerationConfig
 
-    from xqg_pyserini.generators import clean_query
+    from xqg_pyserini.generation import clean_query
 
     prompts = [gen.prompt_ids(r) for r in requests]
     pad = gen.tokenizer.pad_token_id
@@ -47,8 +47,8 @@ def plain_generate(gen, requests, n: int) -> list[list[str]]:
 
 
 def _loader(backend: str, generator: str, sampling):
-    from xqg_pyserini.fastgen import pick_dtype
-    from xqg_pyserini.generators import load_generator
+    from xqg_pyserini.models.cpu import pick_dtype
+    from xqg_pyserini.generation import load_generator
 
     if backend == "plain":
         return load_generator(generator, sampling, dtype=pick_dtype(), fast=False), "plain", pick_dtype()
@@ -61,9 +61,9 @@ def _loader(backend: str, generator: str, sampling):
 
 def main() -> None:
     from xqg_pyserini.generation import read_corpus, split_docids
-    from xqg_pyserini.generators import Request, Sampling
+    from xqg_pyserini.generation import Request, Sampling
     from xqg_pyserini.languages import XQUAD_LANGUAGES
-    from xqg_pyserini.shared_training import cpu_model
+    from xqg_pyserini.models.cpu import cpu_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="xqg")

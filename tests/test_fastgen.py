@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from xqg_pyserini.fastgen import FastGenerator, SharedPrefixDecoder, apply_dtype, pick_dtype
-from xqg_pyserini.generators import HFGenerator, Request, Sampling
-from xqg_pyserini.shared_training import PASSAGE_FIRST
+from xqg_pyserini.generation.fast import FastGenerator, SharedPrefixDecoder
+from xqg_pyserini.models.cpu import apply_dtype, pick_dtype
+from xqg_pyserini.generation import HFGenerator, Request, Sampling
+from xqg_pyserini.generation.prompts import PASSAGE_FIRST
 
 REQS = [Request("d1", lang, "Title one", "The river flows north through the old town and into the sea.") for lang in ("de", "ru", "ar")]
 REQS += [Request("d2", lang, "Two", "A second, shorter passage about trains and stations.") for lang in ("de", "zh")]

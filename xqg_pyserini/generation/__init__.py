@@ -2,8 +2,8 @@
 
 ``config`` (:class:`Request`, :class:`Sampling`), ``prompts`` (the generator's input, shared with
 training), ``backends`` (Hugging Face seq2seq and
-causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``loading`` (a
-generator from a spec such as ``xqg``), ``runner`` (sharding, batching, resume: ``generate``) and
+causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``fast`` (the prefix-shared decoder: one prefill per passage, rows
+leave when done), ``vocab`` (the trimmed output head), ``loading`` (a generator from a spec such as ``xqg``), ``runner`` (sharding, batching, resume: ``generate``) and
 ``queries`` (the generated-query format and its one reader, ``read_queries``). No torch at import.
 """
 from xqg_pyserini._lazy import lazy_exports
@@ -15,6 +15,9 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".config": "QueryGenerator Request Sampling",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
     ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes load_generator resolve_generator shipped_generator_dir",
-    ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT causal_prompt causal_prompt_ids causal_target_ids seq2seq_prompt",
+    ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT PASSAGE_FIRST causal_prompt causal_prompt_ids causal_target_ids prefix_ids "
+                "seq2seq_prompt suffix_ids target_ids",
+    ".fast": "FastGenerator SharedPrefixDecoder",
+    ".vocab": "OutputHead build_vocabulary coverage load_vocabulary save_vocabulary",
     "xqg_pyserini.data.corpus": "corpus_files read_corpus",
 })

@@ -23,7 +23,8 @@ import torch
 
 from xqg_pyserini.data.io import InputError, read_jsonl
 from xqg_pyserini.generation.config import Request, Sampling
-from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt, seq2seq_prompt
+from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt, prefix_ids, seq2seq_prompt,
+                                           suffix_ids)
 from xqg_pyserini.generation.queries import check_query_row
 
 _WS = re.compile(r"\s+")
@@ -74,6 +75,8 @@ class HFGenerator:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.truncated = 0  # passages cut to max_input_tokens so far
+        head = self.template.split("{passage}", 1)[0]
+        self.passage_first = "{language}" not in head and "{language}" in self.template
 
     def prompt_ids(self, req: Request) -> list[int]:
         """Token ids of one request's prompt (truncated to ``max_input_tokens``)."""
@@ -84,6 +87,10 @@ class HFGenerator:
                 self.truncated += 1
                 ids = ids[:s.max_input_tokens - 1] + ids[-1:]  # keep EOS
             return ids
+        if self.passage_first and not self.few_shot:  # the prompt prefix-shared generators learn
+            ids, cut = prefix_ids(self.tokenizer, req.title, req.text, s.max_input_tokens, self.template)
+            self.truncated += cut
+            return ids + suffix_ids(self.tokenizer, req.lang, self.template)
         ids, cut = causal_prompt(self.tokenizer, req.lang, req.title, req.text, s.max_input_tokens,
                                  self.template, self.few_shot.get(req.lang, ""))
         self.truncated += cut

@@ -16,7 +16,7 @@ from xqg_pyserini.generation.config import QueryGenerator, Sampling
 from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
 from xqg_pyserini.models.gemma import GEMMA_BASE, materialize_gemma, resolve_base
 
-DEFAULT_GENERATOR = "xqg-gemma-3-270m-lora"
+DEFAULT_GENERATOR = "xqg-gemma-3-270m-v2"
 
 
 def shipped_generator_dir() -> Path:
@@ -93,11 +93,23 @@ def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int =
 
 
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
-                   languages: Sequence[str] = (), bf16: bool = False) -> QueryGenerator:
+                   languages: Sequence[str] = (), bf16: bool = False, dtype: str = "auto",
+                   fast: bool = True, full_vocabulary: bool = False) -> QueryGenerator:
     """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
     generator); a trained-generator directory (generator.json: our LoRA adapter or a full
     checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
-    ``few_shot`` examples per language); or ``xqg`` (ours). ``bf16`` casts the weights."""
+    ``few_shot`` examples per language); or ``xqg`` (ours).
+
+    ``dtype``: ``auto`` (bfloat16 only on CPUs with AMX/AVX512-BF16, else float32), ``float32``,
+    ``bfloat16`` or ``int8``; ``bf16=True`` is the old spelling of ``dtype="bfloat16"``. A
+    prefix-shared generator (generator.json ``prefix_shared``) runs on the fast decoder with its
+    trimmed vocabulary unless ``fast`` is false or ``full_vocabulary`` is set."""
+    from xqg_pyserini.models.cpu import DTYPES, pick_dtype
+
+    dtype = "bfloat16" if bf16 else dtype
+    if dtype not in DTYPES:
+        raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    dtype = pick_dtype() if dtype == "auto" else dtype
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
     if spec.startswith("ct2:"):
@@ -121,6 +133,16 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     gen_id = meta.get("id") or path.name
     if prefixes:
         gen_id += f"-{few_shot}shot"
-    if bf16:  # bfloat16 weights sample slightly different queries: keep the outputs apart
-        gen_id += "-bf16"
-    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, bf16)
+    if dtype != "float32":  # other kernels sample slightly different queries: keep the outputs apart
+        gen_id += {"bfloat16": "-bf16", "int8": "-int8"}[dtype]
+    if meta.get("prefix_shared") and fast and not prefixes:
+        from xqg_pyserini.generation.fast import FastGenerator
+        from xqg_pyserini.generation.vocab import load_vocabulary
+
+        vocab = None if full_vocabulary else load_vocabulary(path, model.config.vocab_size)
+        if full_vocabulary:
+            gen_id += "-fullvocab"
+        return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype)
+    if dtype == "int8":
+        raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
+    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, dtype == "bfloat16")

@@ -92,6 +92,16 @@ class GenerationSettings:
     docids: int | None  # size of a docid filter, if any
 
 
+def _machine(generator) -> dict:
+    """Which CPU, dtype and threads produced an output (speed and, off float32, samples depend on them)."""
+    import torch
+
+    from xqg_pyserini.models.cpu import cpu_model
+
+    return {"cpu": cpu_model(), "dtype": getattr(generator, "dtype", "float32"), "threads": torch.get_num_threads(),
+            "decoder": type(generator).__name__}
+
+
 def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Sequence[str], n: int = 5,
                     out: str | Path | None = None, batch_size: int = 8, shard: int = 0, num_shards: int = 1,
                     docids: Iterable[str] | None = None, overwrite: bool = False, progress: bool = True,
@@ -131,7 +141,8 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
     elif target.exists():
         raise InputError(target, "exists without its .meta.json; pass --overwrite or choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False})
+    machine = _machine(generator)
+    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False, "machine": machine})
     done = resume_state(target, n)
     todo = [Request(p.docid, lang, p.title, p.text) for p in mine for lang in languages if (p.docid, lang) not in done]
     cut_before = getattr(generator, "truncated", 0)
@@ -139,7 +150,8 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
     summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
                "skipped_empty_passages": report.skipped_empty, "passages_in_shard": len(mine),
                "groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
-    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": True, "summary": summary})
+    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": True, "summary": summary,
+                           "machine": machine})
     return summary
 
 
@@ -195,35 +207,43 @@ def split_docids(corpus: str | Path, split: str) -> set[str]:
 
 
 def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None, n: int = 5,
-             out: str | Path | None = None, batch_size: int = 8, top_k: int | None = None,
+             out: str | Path | None = None, batch_size: int | None = None, top_k: int | None = None,
              temperature: float | None = None, max_new_tokens: int | None = None,
              max_input_tokens: int | None = None, seed: int | None = None, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
-             few_shot: int = 0, bf16: bool = False, threads: int | None = None) -> dict:
+             few_shot: int = 0, bf16: bool = False, threads: int | None = None, dtype: str = "auto",
+             full_vocabulary: bool = False) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
     a local Hugging Face or trained-generator directory, or ``precomputed:FILE``. Sampling settings
-    left at None take :class:`~xqg_pyserini.generation.backends.Sampling`'s defaults. Every check of
-    the inputs runs before a model is loaded.
+    left at None take :class:`~xqg_pyserini.generation.backends.Sampling`'s defaults; ``dtype`` auto
+    picks bfloat16 only on CPUs with AMX/AVX512-BF16 (else float32), ``threads`` defaults to the
+    cores available, ``batch_size`` (prompts per model call) to whole passages filling about 64
+    rows. Every check of the inputs runs before a model is loaded.
     """
     from dataclasses import replace
 
+    from xqg_pyserini.models.cpu import DTYPES, available_cores
+
     langs = check_languages(list(languages) if languages else list(XQUAD_LANGUAGES))
-    if n < 1 or batch_size < 1 or threads is not None and threads < 1:
+    if n < 1 or batch_size is not None and batch_size < 1 or threads is not None and threads < 1:
         raise InputError(None, "n, batch_size and threads must be at least 1")
     if not 0 <= shard < num_shards:
         raise InputError(None, f"shard must be in [0, {num_shards})")
+    if dtype not in DTYPES:
+        raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                  max_input_tokens=max_input_tokens, seed=seed)
     sampling = replace(Sampling(), **{k: v for k, v in given.items() if v is not None})
     read_corpus(corpus)  # bad corpus lines fail before a model is loaded
     docids = split_docids(corpus, split) if split else None
-    if threads:  # on a CPU shared with other jobs, 1 thread avoids OpenMP oversubscription stalls
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or available_cores())
     from xqg_pyserini.generation.loading import load_generator
 
-    gen = load_generator(generator, sampling, few_shot, langs, bf16)
+    gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, full_vocabulary=full_vocabulary)
+    if batch_size is None:  # whole passages (all their languages) per call, about 64 rows
+        batch_size = len(langs) * max(1, 64 // (len(langs) * n))
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)

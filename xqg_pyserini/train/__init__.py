@@ -12,6 +12,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".config": "ATTENTION GeneratorTrainConfig RetrieverTrainConfig TrainConfig check_generator_config "
                "check_retriever_config",
     ".checkpoint": "load_checkpoint save_checkpoint",
+    ".shared_prefix": "PassageTargets group_pairs shared_prefix_loss step_plan unshared_loss",
     ".generator": "Pair batch_plan load_base read_pairs train_from_sources train_generator xquad_pairs",
     ".data": "PassageRef TrainingExample build_training_data mine_negatives read_training_file write_training_file",
     ".retriever": "DEFAULT_NAME Teacher batch_passages contrastive_loss plan_batches train_from_file train_retriever",

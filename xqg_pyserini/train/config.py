@@ -28,17 +28,22 @@ class GeneratorTrainConfig:
     lora_r: int = _opt(8, "LoRA rank; 0 = full fine-tuning")
     lora_alpha: int = _opt(16, "LoRA scaling alpha")
     lora_targets: list[str] = field(default_factory=lambda: list(ATTENTION), metadata={"help": "LoRA target modules"})
-    lr: float = _opt(3e-4, "peak learning rate (linear warm-up, cosine decay to 10%%)")
-    batch_size: int = _opt(8, "pairs per optimizer step")
-    max_pairs: int = _opt(2400, "training pairs seen in total (more than the data = several epochs)")
+    lr: float = _opt(6e-4, "peak learning rate (linear warm-up, cosine decay to 10%%)")
+    prefix_shared: bool = _opt(True, "causal LMs: one forward over a passage serves all its (language, question) "
+                                     "targets (passage-first prompt); off = batches of independent pairs")
+    epochs: float = _opt(1.0, "passes over the training pairs")
+    max_pairs: int | None = _opt(None, "cap on the pairs seen in total (default: epochs x pairs)")
+    max_targets: int = _opt(32, "prefix-shared: targets of one passage per optimizer step (more: several steps)")
+    batch_size: int = _opt(8, "pairs per optimizer step without prefix sharing")
+    trim_vocabulary: bool = _opt(True, "prefix-shared: output layer restricted to the ids the languages need")
     max_minutes: float | None = _opt(None, "stop (and save) after this much training time")
     warmup_steps: int = _opt(10, "learning-rate warm-up steps")
     max_input_tokens: int = _opt(256, "prompt tokens; passages are cut to fit (paper: 256)")
     max_target_tokens: int = _opt(64, "question tokens kept")
-    template: str | None = _opt(None, "prompt template (default: by model kind)")
+    template: str | None = _opt(None, "prompt template (default: passage-first when prefix-shared, else by model kind)")
     seed: int = _opt(0, "data order, LoRA initialisation and dropout")
-    checkpoint_every: int = _opt(20, "optimizer steps between checkpoints")
-    threads: int | None = _opt(None, "torch threads")
+    checkpoint_every: int = _opt(25, "optimizer steps between checkpoints")
+    threads: int | None = _opt(None, "torch threads (default: the cores available)")
     bf16: bool = _opt(False, "bfloat16 autocast (about 4x faster on AVX512-BF16 CPUs)")
 
 
@@ -78,9 +83,12 @@ class RetrieverTrainConfig:
 
 def check_generator_config(cfg: GeneratorTrainConfig) -> None:
     """Bad settings fail before a model is loaded."""
-    for name in ("lora_alpha", "batch_size", "max_pairs", "max_input_tokens", "max_target_tokens", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
+    for name in ("lora_alpha", "batch_size", "max_pairs", "max_targets", "max_input_tokens", "max_target_tokens",
+                 "checkpoint_every"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise InputError(None, f"{name} must be at least 1, not {getattr(cfg, name)}")
+    if cfg.epochs <= 0:
+        raise InputError(None, f"epochs must be positive, not {cfg.epochs}")
     if cfg.lora_r < 0 or cfg.warmup_steps < 0 or cfg.lr <= 0:
         raise InputError(None, "lora_r and warmup_steps must not be negative, lr must be positive")
     if cfg.threads is not None and cfg.threads < 1 or cfg.max_minutes is not None and cfg.max_minutes <= 0:

@@ -24,12 +24,15 @@ from safetensors.torch import save_file
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, read_jsonl, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.generation.loading import DEFAULT_GENERATOR
-from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, causal_prompt_ids, causal_target_ids,
-                                             seq2seq_prompt)
+from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, PASSAGE_FIRST, causal_prompt_ids,
+                                             causal_target_ids, seq2seq_prompt)
+from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, save_vocabulary
+from xqg_pyserini.models.cpu import available_cores, cpu_model
 from xqg_pyserini.models.gemma import resolve_base
 from xqg_pyserini.train.checkpoint import (digest, fingerprint, load_checkpoint, save_checkpoint, trainable,
                                            work_dir as run_dir)
 from xqg_pyserini.train.config import ATTENTION, GeneratorTrainConfig, check_generator_config
+from xqg_pyserini.train.shared_prefix import group_pairs, shared_prefix_loss, step_plan
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,13 @@ def batch_plan(n_pairs: int, cfg: GeneratorTrainConfig, lengths: Sequence[int]) 
     """The batches of the whole run, from the seed alone: shuffled epochs cut to ``max_pairs``,
     then windows of 8 batches sorted by length (less padding), batches shuffled within a window."""
     rng = random.Random(cfg.seed)
+    total = cfg.max_pairs or round(cfg.epochs * n_pairs)
     order: list[int] = []
-    while len(order) < cfg.max_pairs:
+    while len(order) < total:
         epoch = list(range(n_pairs))
         rng.shuffle(epoch)
         order += epoch
-    order = order[:cfg.max_pairs]
+    order = order[:total]
     window = cfg.batch_size * 8
     batches: list[list[int]] = []
     for start in range(0, len(order), window):
@@ -142,31 +146,60 @@ def _wrap(model, cfg: GeneratorTrainConfig, seq2seq: bool):
     return get_peft_model(model, lora)
 
 
+def _steps(model, tokenizer, pairs: Sequence[Pair], cfg: GeneratorTrainConfig, seq2seq: bool,
+           languages: Sequence[str]) -> tuple[list, object, list[int] | None]:
+    """(the run's steps, ``loss_of(step) -> (loss, pairs)``, kept vocabulary) for either loop:
+    prefix-shared (causal LMs, default) or batches of independent pairs."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if cfg.prefix_shared and not seq2seq:
+        langs = sorted({p.lang for p in pairs} | set(languages))
+        vocab = None
+        if cfg.trim_vocabulary:
+            texts = [p.question for p in pairs] + sorted({f"{p.title} {p.passage}" for p in pairs})
+            vocab = build_vocabulary(tokenizer, texts, langs)
+        head = OutputHead(model, vocab)
+        groups = group_pairs(tokenizer, pairs, cfg.max_input_tokens, cfg.max_target_tokens, cfg.template or PASSAGE_FIRST)
+        plan = step_plan(groups, cfg)
+
+        def loss_of(step: int):
+            g, chosen = plan[step]
+            return shared_prefix_loss(model, head, groups[g].prefix, [groups[g].rows[i] for i in chosen], pad)[0], len(chosen)
+        return plan, loss_of, vocab
+    encoded = [_encode(tokenizer, p, seq2seq, cfg) for p in pairs]
+    batches = batch_plan(len(pairs), cfg, [len(s) + len(t) for s, t in encoded])
+
+    def loss_of(step: int):
+        return _loss(model, tokenizer, [encoded[i] for i in batches[step]], seq2seq), len(batches[step])
+    return batches, loss_of, None
+
+
 def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: GeneratorTrainConfig | None = None,
                     work_dir: str | Path | None = None, generator_id: str | None = None,
-                    log_every: int = 1, resume: bool = True) -> Path:
+                    log_every: int = 1, resume: bool = True, languages: Sequence[str] = (),
+                    progress: bool = False) -> Path:
     """Fine-tune ``cfg.base`` on ``pairs`` and write the generator to ``out_dir`` (atomically).
 
-    LoRA runs write a fp16 adapter (adapter_config.json + adapter_model.safetensors); full runs a
-    whole checkpoint. Both get ``generator.json`` (base, prompt, settings, loss, time). ``work_dir``
-    holds the resumable checkpoint and ``train.log`` (one JSON object per step).
+    Causal LMs train prefix-shared by default (:mod:`xqg_pyserini.train.shared_prefix`), with the
+    output layer trimmed to the ids ``languages`` (and the pairs) need. LoRA runs write a fp16
+    adapter (adapter_config.json + adapter_model.safetensors); full runs a whole checkpoint. Both
+    get ``generator.json`` (base, prompt, settings, loss curve, time, CPU) and, when trimmed,
+    ``vocab.json``. ``work_dir`` holds the resumable checkpoint and ``train.log`` (one JSON line per
+    step): a killed run restarted with the same arguments continues from its last checkpoint.
     """
     cfg = cfg or GeneratorTrainConfig()
     check_generator_config(cfg)
     if not pairs:
         raise InputError(None, "no training pairs")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or available_cores())
     out = Path(out_dir)
     work = run_dir(out, work_dir, resume)
-    run = fingerprint(cfg, pairs=len(pairs), data=digest([asdict(p) for p in pairs]))
+    run = fingerprint(cfg, pairs=len(pairs), data=digest([asdict(p) for p in pairs]), languages=sorted(languages))
     tokenizer, model, seq2seq = load_base(cfg.base)
     torch.manual_seed(cfg.seed)  # the LoRA initialisation, so that a run is a function of its config
     model = _wrap(model, cfg, seq2seq)
-    encoded = [_encode(tokenizer, p, seq2seq, cfg) for p in pairs]
-    batches = batch_plan(len(pairs), cfg, [len(s) + len(t) for s, t in encoded])
+    plan, loss_of, vocab = _steps(model, tokenizer, pairs, cfg, seq2seq, languages)
     optimizer = torch.optim.AdamW(list(trainable(model).values()), lr=cfg.lr, weight_decay=0.0)
-    total = len(batches)
+    total = len(plan)
 
     def lr_at(step: int, spent: float) -> float:
         """Linear warm-up, then cosine decay to 10% by the last step or by the time limit,
@@ -180,6 +213,7 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: GeneratorTr
 
     step, log = load_checkpoint(work, model, optimizer, run)
     spent = log[-1]["train_seconds"] if log else 0.0
+    seen = log[-1]["pairs"] if log else 0
     model.train()
     with open(work / "train.log", "a", encoding="utf-8") as logf:
         while step < total:
@@ -190,33 +224,54 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: GeneratorTr
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_at(step, spent)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss = _loss(model, tokenizer, [encoded[i] for i in batches[step]], seq2seq)
+                loss, count = loss_of(step)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(trainable(model).values()), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
+            step, seen = step + 1, seen + count
             spent += time.perf_counter() - started
             entry = {"step": step, "of": total, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"],
-                     "pairs": step * cfg.batch_size, "train_seconds": round(spent, 1)}
+                     "pairs": seen, "train_seconds": round(spent, 1)}
             log.append(entry)
             if step % log_every == 0 or step == total:
                 logf.write(json.dumps(entry) + "\n")
                 logf.flush()
+            if progress:
+                print(f"\rstep {step}/{total}  loss {entry['loss']:.3f}  {spent / 60:.1f} min", end="", flush=True)
             if step % cfg.checkpoint_every == 0 and step < total:
                 save_checkpoint(work, model, optimizer, step, log, run)
+    if progress:
+        print()
     save_checkpoint(work, model, optimizer, step, log, run)
-    return _export(model, tokenizer, out, cfg, seq2seq, log, len(pairs), generator_id or out.name)
+    return _export(model, tokenizer, out, cfg, seq2seq, log, pairs, generator_id or out.name, vocab)
 
 
-def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: bool, log: list[dict], n_pairs: int,
-            generator_id: str) -> Path:
+def loss_curve(log: list[dict], points: int = 10) -> list[dict]:
+    """The loss curve in ``points`` windows (mean loss per window): small enough for generator.json."""
+    if not log:
+        return []
+    size = max(1, math.ceil(len(log) / points))
+    return [{"steps": f"{w[0]['step']}-{w[-1]['step']}", "loss": round(sum(e["loss"] for e in w) / len(w), 4)}
+            for w in (log[i:i + size] for i in range(0, len(log), size))]
+
+
+def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: bool, log: list[dict],
+            pairs: Sequence[Pair], generator_id: str, vocab: list[int] | None = None) -> Path:
+    shared = cfg.prefix_shared and not seq2seq
+    template = cfg.template or (PAPER_PROMPT if seq2seq else PASSAGE_FIRST if shared else CAUSAL_TEMPLATE)
     tail = [e["loss"] for e in log[-20:]]
-    meta = {"id": generator_id, "base": cfg.base, "kind": "seq2seq" if seq2seq else "causal",
-            "template": cfg.template or (PAPER_PROMPT if seq2seq else CAUSAL_TEMPLATE), "config": asdict(cfg),
-            "steps": len(log), "pairs_seen": len(log) * cfg.batch_size, "training_pairs": n_pairs,
-            "first_loss": log[0]["loss"] if log else None, "final_loss_mean20": round(sum(tail) / len(tail), 4) if tail else None,
-            "train_seconds": log[-1]["train_seconds"] if log else 0.0}
+    seen = log[-1]["pairs"] if log else 0
+    seconds = log[-1]["train_seconds"] if log else 0.0
+    meta = {"id": generator_id, "base": cfg.base, "kind": "seq2seq" if seq2seq else "causal", "template": template,
+            "prefix_shared": shared, "config": asdict(cfg), "steps": len(log), "pairs_seen": seen,
+            "training_pairs": len(pairs), "epochs_seen": round(seen / max(len(pairs), 1), 3),
+            "passages": len({(p.title, p.passage) for p in pairs}), "languages": sorted({p.lang for p in pairs}),
+            "first_loss": log[0]["loss"] if log else None,
+            "final_loss_mean20": round(sum(tail) / len(tail), 4) if tail else None, "loss_curve": loss_curve(log),
+            "train_seconds": seconds, "train_minutes": round(seconds / 60, 1), "cpu": cpu_model(),
+            "threads": torch.get_num_threads(), "dtype": "bfloat16 autocast" if cfg.bf16 else "float32",
+            "vocabulary": len(vocab) if vocab else None}
     with atomic_dir(out) as tmp:
         if cfg.lora_r > 0:
             from peft import get_peft_model_state_dict
@@ -227,6 +282,9 @@ def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: boo
         else:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+        if vocab:
+            save_vocabulary(tmp, vocab, {"languages": meta["languages"],
+                                         "built_from": "training questions and passages, script tokens, special tokens"})
         write_json(tmp / "generator.json", meta)
     return out
 
@@ -251,11 +309,11 @@ def read_pairs(path: str | Path) -> list[Pair]:
 def train_from_sources(out: str | Path | None = None, pairs_file: str | Path | None = None,
                        data_dir: str | Path | None = None, split: str = "train",
                        languages: Sequence[str] = XQUAD_LANGUAGES, cfg: GeneratorTrainConfig | None = None,
-                       work_dir: str | Path | None = None, resume: bool = True) -> Path:
+                       work_dir: str | Path | None = None, resume: bool = True, progress: bool = False) -> Path:
     """What ``xqg train-generator`` does: pairs from a JSONL file or XQuAD's TRAIN articles, then train.
     Settings, languages and pairs are checked before the base model is loaded."""
     check_generator_config(cfg or GeneratorTrainConfig())
     check_languages(list(languages))
     pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
     target = Path(out) if out else cache_dir("models") / DEFAULT_GENERATOR
-    return train_generator(pairs, target, cfg, work_dir, resume=resume)
+    return train_generator(pairs, target, cfg, work_dir, resume=resume, languages=languages, progress=progress)

@@ -26,9 +26,11 @@ from typing import Sequence
 
 import torch
 
-from xqg_pyserini.generators import Request, Sampling, clean_query, row_seed
-from xqg_pyserini.shared_training import PASSAGE_FIRST, prefix_ids, suffix_ids
-from xqg_pyserini.vocab import OutputHead
+from xqg_pyserini.generation.backends import clean_query, row_seed
+from xqg_pyserini.generation.config import Request, Sampling
+from xqg_pyserini.generation.prompts import PASSAGE_FIRST, prefix_ids, suffix_ids
+from xqg_pyserini.generation.vocab import OutputHead
+from xqg_pyserini.models.cpu import apply_dtype
 
 
 @dataclass
@@ -246,50 +248,6 @@ class SharedPrefixDecoder:
         probs = torch.softmax(top, dim=-1)
         choice = torch.stack([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)])
         return idx.gather(1, choice).flatten()
-
-
-# ---------------------------------------------------------------------------- kernels and the wrapper
-
-DTYPES = ("auto", "float32", "bfloat16", "int8")
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (``/proc/cpuinfo``), empty where unknown."""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def pick_dtype(flags: set[str] | None = None) -> str:
-    """``auto``: bfloat16 only where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16: about
-    4x float32 there); elsewhere float32, which measured faster than both bf16 (2-7x slower without
-    those units) and int8 dynamic quantization on the AVX2-only EPYC (docs/generation.md)."""
-    flags = cpu_flags() if flags is None else flags
-    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "float32"
-
-
-def apply_dtype(model, dtype: str):
-    """Cast (bfloat16) or quantize (int8: dynamic int8 linear layers, output layer untouched) a
-    float32 model in place; returns the dtype actually used."""
-    if dtype == "auto":
-        dtype = pick_dtype()
-    if dtype == "bfloat16":
-        model.to(torch.bfloat16)
-    elif dtype == "int8":
-        import warnings
-
-        from torch.ao.quantization import quantize_dynamic
-
-        with warnings.catch_warnings():  # torch deprecates quantized tensors; the kernels still run
-            warnings.simplefilter("ignore")
-            quantize_dynamic(model.model.layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-    elif dtype != "float32":
-        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
-    return dtype
 
 
 class FastGenerator:

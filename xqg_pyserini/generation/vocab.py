@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from xqg_pyserini.io import InputError, write_json
+from xqg_pyserini.data.io import InputError, write_json
 
 VOCAB_FILE = "vocab.json"
 # Unicode script names (first word of a character's name) each language is written in; Latin-script

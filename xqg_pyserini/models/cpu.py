@@ -1,0 +1,74 @@
+"""Which kernels this CPU runs fast: the dtype is chosen from the machine, never assumed.
+
+These machines come as Intel Xeon with AMX (bf16 matrix products about 4x float32) and AMD EPYC with
+AVX2 only (bf16 2-7x SLOWER than float32). ``pick_dtype`` reads the CPU flags; every speed figure and
+generated-queries file records ``cpu_model()`` beside it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+DTYPES = ("auto", "float32", "bfloat16", "int8")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``), empty where unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model() -> str:
+    """The CPU's model name."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the default thread count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pick_dtype(flags: set[str] | None = None) -> str:
+    """``auto``: bfloat16 only where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16);
+    elsewhere float32, which measured faster than bf16 and than int8 dynamic quantization on the
+    AVX2-only EPYC (docs/generation-results.md)."""
+    flags = cpu_flags() if flags is None else flags
+    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "float32"
+
+
+def apply_dtype(model, dtype: str) -> str:
+    """Cast (bfloat16) or quantize (int8: dynamic int8 linear layers of the decoder, the output layer
+    untouched) a float32 causal LM in place; returns the dtype used (``auto`` resolved)."""
+    import torch
+
+    if dtype == "auto":
+        dtype = pick_dtype()
+    if dtype == "bfloat16":
+        model.to(torch.bfloat16)
+    elif dtype == "int8":
+        import warnings
+
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch deprecates quantized tensors; the kernels still run
+            warnings.simplefilter("ignore")
+            quantize_dynamic(model.model.layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    elif dtype != "float32":
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    return dtype
