@@ -168,6 +168,13 @@ def _bad_values(tmp_path) -> list[list[str]]:
         ["study", "--queries", missing],
         ["study", "--queries", str(queries), "--held-out", "xx"],
         ["report", "--docs", str(tmp_path / "afile")],
+        ["mkqa", missing, "--out", out],
+        ["mkqa", missing, "--out", out, "--languages", "zh"],
+        ["eval", "--run", missing, "--answers", missing],
+        ["eval", "--run", missing, "--answers", missing, "--corpus", missing],
+        ["generate", "--corpus", str(corpus), "--dtype", "fp8"],
+        ["train-generator", "--epochs", "0"],
+        ["train-generator", "--max-targets", "0"],
         ["nosuchcommand"],
     ]
     heavy = [
@@ -192,3 +199,27 @@ def test_every_subcommand_fails_cleanly_on_a_bad_value(tmp_path):
         assert r["code"] == 2 and err.startswith("xqg") and "\n" not in err and "Traceback" not in err, r
     for r in results[:len(light)]:
         assert not r["torch"] and not r["jvm"], f"{r['argv']} loaded torch or started the JVM before failing"
+
+
+def test_mkqa_then_answer_eval_round_trip(tmp_path, capsys):
+    """xqg mkqa on the official-format sample, then xqg eval --answers over a corpus that holds one answer."""
+    from xqg_pyserini.data.benchmarks import default_data_dir
+
+    sample = default_data_dir() / "mkqa_sample" / "test_mkqa.jsonl.gz"
+    assert main(["mkqa", str(sample), "--out", str(tmp_path / "mkqa"), "--languages", "ja", "fi"]) == 0
+    assert "ja=3" in capsys.readouterr().out
+    topics = (tmp_path / "mkqa" / "topics.ja.tsv").read_text(encoding="utf-8").splitlines()
+    answers = [json.loads(line) for line in (tmp_path / "mkqa" / "answers.ja.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(topics) == len(answers) == 3
+    first = answers[0]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "hit", "contents": f"it says {first['answers'][0]} here"}) + "\n"
+                      + json.dumps({"id": "miss", "contents": "nothing relevant"}) + "\n", encoding="utf-8")
+    run = tmp_path / "run.trec"
+    run.write_text("".join(f"{a['id']} Q0 {d} {r} {9 - r} x\n" for a in answers
+                           for r, d in enumerate(["miss", "hit"] if a is first else ["miss"], 1)))
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--run", str(run), "--answers", str(tmp_path / "mkqa" / "answers.ja.jsonl"),
+                 "--corpus", str(corpus), "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())["languages"]["ja"]
+    assert scores["Acc@1"] == 0.0 and scores["Acc@5"] == pytest.approx(100 / 3, abs=0.01)

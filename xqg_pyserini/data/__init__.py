@@ -3,7 +3,7 @@
 ``io`` (atomic writes, JSONL/TSV readers, cache paths, mapped float32 matrices), ``trec`` (run,
 qrels and topics files), ``corpus`` (the one JsonCollection reader, ``read_corpus``), ``benchmarks``
 (SQuAD/XQuAD and XOR-Retrieve into a Pyserini-style benchmark directory, :class:`Benchmark`) and
-``languages`` (codes, names, an offline script check). Standard library only at import.
+``mkqa`` (MKQA's 26 languages as topics and answers files) and ``languages`` (codes, names, an offline script check). Standard library only at import.
 """
 from xqg_pyserini._lazy import lazy_exports
 
@@ -14,6 +14,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".corpus": "CorpusPassage clean_text corpus_file corpus_files corpus_sha256 read_corpus",
     ".benchmarks": "Benchmark PIVOT Passage Question TRAIN_ARTICLES default_data_dir find_squad_files load_squad_dir "
                    "read_xor_retrieve xquad_training_pairs",
+    ".mkqa": "MKQA_LANGUAGES prepare_mkqa read_mkqa",
     ".languages": "LANGUAGE_NAMES XQUAD_LANGUAGES check_languages dominant_script is_language language_name "
                   "script_counts",
 })

@@ -38,14 +38,15 @@ class CorpusPassage(NamedTuple):
         return f"{self.title} {self.text}" if self.title else self.text
 
 
-def corpus_files(corpus: str | os.PathLike) -> list[Path]:
-    """The files of a JsonCollection: the file itself, or the directory's .jsonl/.json files by name."""
+def corpus_files(corpus: str | os.PathLike, suffixes: tuple[str, ...] = (".jsonl", ".json")) -> list[Path]:
+    """The files of a JsonCollection: the file itself, or the directory's files ending in one of
+    ``suffixes`` (.jsonl/.json; readers that decompress also take .gz), by name."""
     root = require_file(corpus, "corpus")
     if root.is_file():
         return [root]
-    files = sorted(p for p in root.iterdir() if p.suffix in (".jsonl", ".json") and p.is_file())
+    files = sorted(p for p in root.iterdir() if p.name.endswith(suffixes) and p.is_file())
     if not files:
-        raise InputError(root, "no .jsonl or .json files in the corpus directory")
+        raise InputError(root, f"no {' or '.join(suffixes)} files in the corpus directory")
     return files
 
 

@@ -19,6 +19,10 @@ LANGUAGE_NAMES: dict[str, str] = {
     "fi": "Finnish", "fr": "French", "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean",
     "nl": "Dutch", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sw": "Swahili", "te": "Telugu",
     "th": "Thai", "tr": "Turkish", "vi": "Vietnamese", "zh": "Chinese",
+    # The rest of MKQA's 26 codes (it spells Chinese by region; "no" is Norwegian Bokmal).
+    "da": "Danish", "he": "Hebrew", "hu": "Hungarian", "km": "Khmer", "ms": "Malay", "no": "Norwegian",
+    "pl": "Polish", "sv": "Swedish", "zh_cn": "Simplified Chinese", "zh_hk": "Traditional Chinese (Hong Kong)",
+    "zh_tw": "Traditional Chinese (Taiwan)",
 }
 
 #: The 11 non-English XQuAD languages, the default generation targets.
@@ -26,7 +30,8 @@ XQUAD_LANGUAGES = ["ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "
 
 # Unicode script (first word of the character name) each language is written in.
 _SCRIPT = {"ar": "ARABIC", "bn": "BENGALI", "el": "GREEK", "hi": "DEVANAGARI", "ja": "CJK", "ko": "HANGUL",
-           "ru": "CYRILLIC", "te": "TELUGU", "th": "THAI", "zh": "CJK"}
+           "ru": "CYRILLIC", "te": "TELUGU", "th": "THAI", "zh": "CJK", "he": "HEBREW", "km": "KHMER",
+           "zh_cn": "CJK", "zh_hk": "CJK", "zh_tw": "CJK"}
 # Letters that, among the Latin-script languages here, point at one language.
 _LATIN_MARKS = {
     "de": set("äöüßÄÖÜ"), "es": set("ñ¿¡áéíóúÑÁÉÍÓÚ"), "ro": set("ăâîșşțţĂÂÎȘŞȚŢ"),
@@ -93,7 +98,7 @@ def is_language(text: str, lang: str) -> bool:
         if not others or max(others, key=others.get) != target or counts[target] < 0.25 * sum(counts.values()):
             return False
         kana = any(unicodedata.name(c, "").startswith(("HIRAGANA", "KATAKANA")) for c in text)
-        return kana if lang == "ja" else not kana if lang == "zh" else True
+        return kana if lang == "ja" else not kana if _SCRIPT[lang] == "CJK" else True
     if script != "LATIN":
         return False
     if lang == "en":
