@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,8 +180,26 @@ def test_contents_only_corpus_and_default_output(tmp_path, monkeypatch):
     (tmp_path / "xquad" / "corpus").mkdir(parents=True)
     corpus = write_corpus(tmp_path / "xquad" / "corpus" / "docs.jsonl", [{"id": "p", "contents": "Paris Paris is big."}])
     assert read_corpus(corpus) == [("p", "", "Paris Paris is big.")]
-    assert default_output(corpus, "gen") == tmp_path / "cache" / "queries" / "xquad.gen.jsonl"
-    assert default_output(corpus.parent, "gen").name == "xquad.gen.jsonl"
+    out = default_output(corpus, "gen", {"n": 1})
+    assert out.parent == tmp_path / "cache" / "queries"
+    assert re.fullmatch(r"xquad\.[0-9a-f]{8}\.gen\.[0-9a-f]{8}\.jsonl", out.name)
+    assert default_output(corpus.parent, "gen", {"n": 1}) == out  # the directory and its one file: same content
+    assert default_output(corpus, "gen", {"n": 2}) != out
+
+
+def test_two_corpora_with_one_name_never_share_a_queries_file(tmp_path, monkeypatch):
+    """Same directory name, overlapping docids, different passages: each gets its own cached file."""
+    monkeypatch.setenv("XQG_CACHE", str(tmp_path / "cache"))
+    stored = write_corpus(tmp_path / "stored.jsonl", [
+        {"docid": d, "lang": "de", "i": 0, "query": f"Frage zu {d}?", "generator": "g"} for d in ("p0", "p1", "p2")])
+    outs = []
+    for where, docids in (("a", ("p0", "p1")), ("b", ("p1", "p2"))):
+        (tmp_path / where / "xquad" / "corpus").mkdir(parents=True)
+        corpus = write_corpus(tmp_path / where / "xquad" / "corpus" / "docs.jsonl",
+                              [{"id": d, "title": where, "text": f"{where} passage {d}"} for d in docids])
+        outs.append(Path(generate_corpus(corpus, PrecomputedGenerator(stored), ["de"], n=1, progress=False)["out"]))
+        assert sorted(read_queries(outs[-1])) == [(d, "de") for d in docids]
+    assert outs[0] != outs[1] and outs[0].name.startswith("xquad.") and outs[1].name.startswith("xquad.")
 
 
 def test_precomputed_reader_both_layouts(corpus, causal, tmp_path):

@@ -20,7 +20,9 @@ def register(sub) -> None:
                    help="target languages (default: the 11 XQuAD ones)")
     option(p, "--queries-per-language", generate, "n", aliases=("-n",), type=positive_int,
            help="queries per passage and language (paper: 5)")
-    p.add_argument("--out", default=None, help="output .jsonl (default: <cache>/queries/<corpus>.<generator>.jsonl)")
+    p.add_argument("--out", default=None,
+                   help="output .jsonl (default: <cache>/queries/<corpus name>.<content sha8>.<generator>."
+                        "<settings sha8>.jsonl, so two corpora or two settings never share a file)")
     p.add_argument("--split", default=None, help="only passages of this split (split.tsv beside corpus/), e.g. test")
     option(p, "--batch-size", generate, type=positive_int,
            help="(passage, language) prompts per model call (default: whole passages, about 64 rows)")

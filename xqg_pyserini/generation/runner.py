@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from xqg_pyserini.data.corpus import read_corpus
+from xqg_pyserini.data.corpus import corpus_sha256, read_corpus
 from xqg_pyserini.data.io import InputError, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling
@@ -38,12 +39,19 @@ def shard_of(docid: str, num_shards: int) -> int:
     return int.from_bytes(hashlib.sha1(docid.encode("utf-8")).digest()[:8], "big") % num_shards
 
 
-def default_output(corpus: str | Path, generator_id: str) -> Path:
-    """``cache_dir("queries")/<corpus name>.<generator id>.jsonl`` (outside git)."""
+def default_output(corpus: str | Path, generator_id: str, settings: Mapping) -> Path:
+    """``cache_dir("queries")/<corpus name>.<content sha8>.<generator id>.<settings sha8>.jsonl`` (outside git).
+
+    Keyed by the corpus's CONTENT (not its directory name), the generator and the settings, so two
+    corpora, or two runs asking for different languages, n or sampling, never share or mix a file;
+    the name stays readable.
+    """
     path = Path(corpus).resolve()
     names = [path.stem if path.is_file() else path.name] + [p.name for p in path.parents]
     name = next((x for x in names if x not in ("corpus", "docs", "")), "corpus")
-    return cache_dir("queries") / f"{name}.{generator_id}.jsonl"
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    generator = re.sub(r"[^0-9A-Za-z_.+-]+", "_", generator_id)
+    return cache_dir("queries") / f"{name}.{corpus_sha256(corpus)[:8]}.{generator}.{digest[:8]}.jsonl"
 
 
 def resume_state(out: Path, n: int) -> set[tuple[str, str]]:
@@ -127,9 +135,10 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
             raise InputError(corpus, f"{len(unknown)} requested docid(s) not in the corpus, e.g. {sorted(unknown)[:3]}")
         passages = [p for p in passages if p.docid in wanted]
     mine = [p for p in passages if shard_of(p.docid, num_shards) == shard]
-    target = Path(out) if out else default_output(corpus, generator.id)
     settings = GenerationSettings(generator.id, languages, n, asdict(sampling or getattr(generator, "sampling", Sampling())),
                                   shard, num_shards, len(wanted) if wanted is not None else None)
+    target = Path(out) if out else default_output(
+        corpus, generator.id, {**asdict(settings), "docids": sorted(wanted) if wanted is not None else None})
     meta_path = target.with_name(target.name + ".meta.json")
     if overwrite:
         target.unlink(missing_ok=True)
