@@ -150,6 +150,8 @@ def _bad_values(tmp_path) -> list[list[str]]:
         ["fuse", "--runs", missing, "--output", out, "--rrf-k", "0"],
         ["demo", "--data", str(data), "--languages", "xx"],
         ["demo", "--xqg-weight", "5"],
+        ["run", "--data", missing],
+        ["run", "--data", str(data), "--split", "train"],  # not XQuAD: no train articles
         [*augment, "--per-language", "0"],
         [*augment, "--weight", "5"],
         [*augment, "--languages", "xx"],

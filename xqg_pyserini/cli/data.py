@@ -1,6 +1,8 @@
 """``xqg prepare``: QA files into a benchmark directory (stage: data)."""
 from __future__ import annotations
 
+import argparse
+
 
 def register(sub) -> None:
     p = sub.add_parser("prepare", help="turn XQuAD-style SQuAD files into a benchmark directory",
@@ -9,6 +11,9 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="directory of SQuAD files (default: ../shared/data/xquad)")
     p.add_argument("--languages", nargs="*", default=None, help="question languages (default: all non-English)")
     p.add_argument("--out", default="collections/xquad", help="benchmark directory to write")
+    p.add_argument("--split-articles", action=argparse.BooleanOptionalAction, default=None,
+                   help="mark XQuAD's articles 0-35 train (split.tsv) or not (everything test); default: only when "
+                        "the data set is XQuAD (xquad.<lang>.json files, 48 articles)")
     p.set_defaults(func=run_prepare)
 
     from xqg_pyserini.cli.options import language
@@ -34,9 +39,10 @@ def register(sub) -> None:
 def run_prepare(args) -> None:
     from xqg_pyserini.data.benchmarks import load_squad_dir
 
-    bench = load_squad_dir(args.data, args.languages)
+    bench = load_squad_dir(args.data, args.languages, split_articles=args.split_articles)
     out = bench.save(args.out)
-    print(f"wrote {out}: {len(bench.passages)} passages, languages {' '.join(bench.languages)}")
+    train = sum(p.split == "train" for p in bench.passages.values())
+    print(f"wrote {out}: {len(bench.passages)} passages ({train} train), languages {' '.join(bench.languages)}")
 
 
 def run_mkqa(args) -> None:

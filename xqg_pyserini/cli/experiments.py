@@ -1,6 +1,7 @@
-"""``xqg demo``, ``xqg study``, ``xqg report`` (stage: experiments)."""
+"""``xqg demo``, ``xqg run``, ``xqg study``, ``xqg report`` (stage: experiments)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from xqg_pyserini.cli.options import fraction, language, option, positive_int
@@ -13,21 +14,22 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: XQuAD, 11 languages, BM25 / dense / hybrid (/ + xQG), tables",
                        description="Prepares XQuAD, builds the BM25 and multilingual-e5-small indexes, searches "
                                    "every language's questions, and prints per-language tables with the macro "
-                                   "average. Run files and results.json go to runs/xquad/.")
+                                   "average. Run files, results.json and tables.txt go to runs/xquad/. For another "
+                                   "data set use: xqg run --data DIR.")
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
-    p.add_argument("--languages", nargs="*", default=None)
-    option(p, "--split", run_demo, choices=["train", "test", "all"],
-           help="which articles' questions to ask (test = articles 36-47)")
-    option(p, "--encoder", run_demo, "model", dest="encoder", help="dense retriever checkpoint")
-    option(p, "--k", run_demo, type=positive_int, help="hits per query")
-    p.add_argument("--xqg-queries", default=None,
-                   help="generated queries (JSONL) for the dense+xQG rows (default: generate them with our generator, "
-                        "cached outside git)")
-    p.add_argument("--no-xqg", dest="xqg", action="store_false", help="only BM25, dense and hybrid")
-    option(p, "--xqg-per-language", run_demo, type=positive_int, help="generated questions per passage and language")
-    option(p, "--xqg-weight", run_demo, type=fraction, help="fusion weight b of the mean fusion")
-    option(p, "--work", run_demo, help="where collections/, indexes/ and runs/ are")
-    p.set_defaults(func=run_demo_command)
+    _pipeline_options(p, run_demo)
+
+    p = sub.add_parser("run", help="the whole pipeline on any SQuAD-format QA data set, with one command",
+                       description="Prepare, index (BM25 and dense), generate queries in the data set's question "
+                                   "languages, augment, search, evaluate, and write the tables (runs/<name>/"
+                                   "results.json and tables.txt). DIR holds one SQuAD file per language "
+                                   "(<lang>.json or xquad.<lang>.json) whose question ids match the English file's. "
+                                   "Split rule: XQuAD (files xquad.<lang>.json, 48 articles) keeps its article "
+                                   "split (articles 0-35 train, 36-47 test); every other data set is all test, "
+                                   "unless --split-articles asks for XQuAD's split. Generated queries are cached by "
+                                   "corpus content, generator and settings, so data sets never share them.")
+    p.add_argument("--data", required=True, help="directory of SQuAD-format files, one per language")
+    _pipeline_options(p, run_demo)
 
     p = sub.add_parser("study", help="the xQG study on XQuAD TEST questions; writes docs/study.md",
                        description="All conditions (BM25, doc2query, dense, dense+xQG pooled and per language, "
@@ -48,11 +50,35 @@ def register(sub) -> None:
     p.set_defaults(func=run_report)
 
 
+def _pipeline_options(p, run_demo) -> None:
+    """The options ``xqg demo`` and ``xqg run`` share (they differ only in --data)."""
+    p.add_argument("--languages", nargs="*", default=None, help="question languages (default: every file's)")
+    option(p, "--name", run_demo, help="name under collections/, indexes/ and runs/ (default: the data directory's "
+                                       "name; xquad for the default data)")
+    option(p, "--split", run_demo, choices=["train", "test", "all"],
+           help="which passages' questions to ask (XQuAD test = articles 36-47; other data sets are all test)")
+    p.add_argument("--split-articles", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply XQuAD's article split (articles 0-35 train) or not (everything test); "
+                        "default: only when the data set is XQuAD (xquad.<lang>.json files, 48 articles)")
+    option(p, "--encoder", run_demo, "model", dest="encoder", help="dense retriever checkpoint")
+    option(p, "--k", run_demo, type=positive_int, help="hits per query")
+    p.add_argument("--xqg-queries", default=None,
+                   help="generated queries (JSONL) for the dense+xQG rows (default: generate them with --generator, "
+                        "cached outside git)")
+    option(p, "--generator", run_demo, help="query generator: xqg (ours), a directory, or precomputed:FILE")
+    p.add_argument("--no-xqg", dest="xqg", action="store_false", help="only BM25, dense and hybrid")
+    option(p, "--xqg-per-language", run_demo, type=positive_int, help="generated questions per passage and language")
+    option(p, "--xqg-weight", run_demo, type=fraction, help="fusion weight b of the mean fusion")
+    option(p, "--work", run_demo, help="where collections/, indexes/ and runs/ are")
+    p.set_defaults(func=run_demo_command)
+
+
 def run_demo_command(args) -> None:
     from xqg_pyserini.experiments.demo import run_demo
 
-    result = run_demo(args.data, args.languages, args.split, args.encoder, args.work, k=args.k, xqg=args.xqg,
-                      xqg_queries=args.xqg_queries, xqg_per_language=args.xqg_per_language, xqg_weight=args.xqg_weight)
+    result = run_demo(args.data, args.languages, args.split, args.encoder, args.work, name=args.name, k=args.k,
+                      xqg=args.xqg, xqg_queries=args.xqg_queries, xqg_per_language=args.xqg_per_language,
+                      xqg_weight=args.xqg_weight, generator=args.generator, split_articles=args.split_articles)
     print()
     print(result.format())
 

@@ -26,6 +26,8 @@ from xqg_pyserini.data.io import InputError, atomic_dir, read_jsonl, read_tsv, r
 
 #: XQuAD articles (by position in xquad.en.json) that a generator or retriever may learn from.
 TRAIN_ARTICLES = range(0, 36)
+#: How many articles XQuAD has: with its file names, how :func:`is_xquad` recognises it.
+XQUAD_ARTICLES = 48
 PIVOT = "en"
 
 
@@ -177,17 +179,29 @@ def _answer_texts(qa: dict) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
 
 
+def is_xquad(english_file: Path, articles: int) -> bool:
+    """XQuAD itself: its file name (``xquad.en.json``) and its 48 articles. Only XQuAD has the article
+    split (``TRAIN_ARTICLES``); applying it to another data set would hide questions as ``train``."""
+    return english_file.name == f"xquad.{PIVOT}.json" and articles == XQUAD_ARTICLES
+
+
 def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] | None = None,
-                   train_articles: range = TRAIN_ARTICLES) -> Benchmark:
+                   train_articles: range = TRAIN_ARTICLES, split_articles: bool | None = None) -> Benchmark:
     """Build a benchmark from per-language SQuAD files whose question ids match the English file's.
 
     Passages are the English paragraphs, docid ``<title>_<paragraph index>``; each non-English
     question is relevant to the English paragraph holding the question with the same id. A
     question's answers are the ENGLISH answers of that id: they are matched against English
-    passages (R@kt), as XOR-Retrieve matches English answers.
+    passages (R@kt), as XOR-Retrieve matches English answers. Articles in ``train_articles`` are
+    ``train`` if ``split_articles`` is true, or if it is None and the data set :func:`is_xquad`;
+    otherwise every passage is ``test``.
     """
     root = Path(data_dir) if data_dir else default_data_dir() / "xquad"
     files = find_squad_files(root)
+    english = _load_squad(files[PIVOT])
+    if split_articles is None:
+        split_articles = is_xquad(files[PIVOT], len(english))
+    train_articles = train_articles if split_articles else range(0)
     wanted = set(languages) if languages else set(files) - {PIVOT}
     missing = wanted - set(files)
     if missing:
@@ -195,7 +209,7 @@ def load_squad_dir(data_dir: str | Path | None = None, languages: Iterable[str] 
     passages: dict[str, Passage] = {}
     owner: dict[str, str] = {}  # English question id -> docid
     english_answers: dict[str, tuple[str, ...]] = {}
-    for a, article in enumerate(_load_squad(files[PIVOT])):
+    for a, article in enumerate(english):
         title = str(article.get("title", f"article{a}"))
         split = "train" if a in train_articles else "test"
         for p, para in enumerate(article.get("paragraphs", [])):

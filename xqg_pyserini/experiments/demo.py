@@ -1,8 +1,11 @@
-"""The demo, end to end: prepare XQuAD, build indexes, search every language, evaluate.
+"""The demo, end to end: prepare a SQuAD-format data set (XQuAD by default), build indexes, generate
+queries in its question languages, search every language, evaluate, write the tables.
 
-:func:`run_demo` is what ``xqg demo`` (and ``make demo``) calls; it returns a :class:`DemoResult`.
-Indexes are reused when their manifest says they were built from the same corpus with the same
-encoder (``xqg_pyserini.index.ensure_*``), so a second run only searches and evaluates.
+:func:`run_demo` is what ``xqg demo`` (XQuAD), ``xqg run --data DIR`` (any SQuAD-format data set)
+and ``make demo`` call; it returns a :class:`DemoResult`. Indexes are reused when their manifest
+says they were built from the same corpus with the same encoder (``xqg_pyserini.index.ensure_*``),
+and generated queries are cached by corpus content, generator and settings, so a second run only
+searches and evaluates.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 
 from xqg_pyserini.data.benchmarks import Benchmark, load_squad_dir
 from xqg_pyserini.data.corpus import corpus_file
-from xqg_pyserini.data.io import InputError, require_file, write_json
+from xqg_pyserini.data.io import InputError, atomic_file, require_file, write_json
 from xqg_pyserini.data.languages import check_languages
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages
 from xqg_pyserini.index.faiss import ensure_faiss
@@ -53,14 +56,18 @@ def _slug(model: str) -> str:
 
 
 def run_demo(data_dir: str | None = None, languages: list[str] | None = None, split: str = "test",
-             model: str = "multilingual-e5-small", work: str | Path = ".", name: str = "xquad",
+             model: str = "multilingual-e5-small", work: str | Path = ".", name: str | None = None,
              k: int = SearchSettings.k, xqg: bool = True, xqg_queries: str | Path | None = None,
              xqg_per_language: int = 1, xqg_fusion: str = "mean", xqg_weight: float = XQG_WEIGHT,
-             log=print) -> DemoResult:
+             generator: str = "xqg", split_articles: bool | None = None, log=print) -> DemoResult:
     """Prepare, index, search (BM25, dense, hybrid, and with ``xqg`` dense+xQG and hybrid+xQG) and evaluate.
 
-    xQG queries come from ``xqg_queries`` if given, else from our generator (the shipped adapter),
-    ``xqg_per_language`` per passage and language, cached outside git and resumed if interrupted.
+    ``data_dir``: SQuAD-format files (default: XQuAD); outputs go to ``work``'s collections/,
+    indexes/ and runs/ under ``name`` (default: the data directory's name). XQuAD's article split
+    applies only to XQuAD unless ``split_articles`` says otherwise; other data sets are all ``test``.
+    xQG queries come from ``xqg_queries`` if given, else from ``generator`` (default: ours),
+    ``xqg_per_language`` per passage in each of the data set's question languages, cached outside git
+    (keyed by corpus content, generator and settings) and resumed if interrupted.
     """
     if languages:
         check_languages(list(languages))
@@ -69,21 +76,29 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
                                "xqg_weight in [0, 1]")
     if xqg_queries:
         require_file(xqg_queries, "queries file")
+    work = Path(work)
+    name = name or (Path(data_dir).resolve().name if data_dir else "xquad")
+    bench_dir, index_root, runs_dir = work / "collections" / name, work / "indexes" / name, work / "runs" / name
+    result = DemoResult()
+    clock = time.time()
+    bench: Benchmark = load_squad_dir(data_dir, languages, split_articles=split_articles)
+    asked = sum(len(bench.topics(l, split)) for l in bench.languages)
+    train = sum(p.split == "train" for p in bench.passages.values())
+    if not asked:
+        raise InputError(data_dir, f"no questions of split {split!r} ({train} of {len(bench.passages)} passages are "
+                                   "train: only XQuAD has an article split unless --split-articles asks for it)")
+    if xqg and not xqg_queries:
+        check_languages(bench.languages)  # the generator must know each question language, before any work
+    bench.save(bench_dir)
+    corpus = bench_dir / "corpus"
+    log(f"[prepare] {len(bench.passages)} passages ({train} train), languages {' '.join(bench.languages)}, "
+        f"split={split} ({asked} questions) -> {bench_dir}")
+    result.seconds["prepare"] = time.time() - clock
+
     from xqg_pyserini.encode.adapters import XqgQueryEncoder
     from xqg_pyserini.encode.encoders import TransformerEncoder
     from xqg_pyserini.search.hybrid import GuardedHybridSearcher
     from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, run_path, search_to_file
-
-    work = Path(work)
-    bench_dir, index_root, runs_dir = work / "collections" / name, work / "indexes" / name, work / "runs" / name
-    result = DemoResult()
-    clock = time.time()
-    bench: Benchmark = load_squad_dir(data_dir, languages)
-    bench.save(bench_dir)
-    corpus = bench_dir / "corpus"
-    log(f"[prepare] {len(bench.passages)} passages, {len(bench.languages)} languages, split={split} "
-        f"({sum(len(bench.topics(l, split)) for l in bench.languages)} questions) -> {bench_dir}")
-    result.seconds["prepare"] = time.time() - clock
 
     clock = time.time()
     bm25 = bm25_searcher(ensure_bm25(corpus, index_root / "bm25"))
@@ -98,9 +113,10 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
         if not xqg_queries:
             from xqg_pyserini.generation.runner import generate
 
-            log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
+            log(f"[generate] {xqg_per_language} per passage in {' '.join(bench.languages)} with {generator}")
             # dtype and threads from this machine (bf16 only where the CPU has AMX/AVX512-BF16)
-            xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language)["out"]
+            xqg_queries = generate(corpus_file(corpus), generator, bench.languages, n=xqg_per_language)["out"]
+            log(f"[generate] cached in {xqg_queries}")
         xqg_dir = index_root / f"{_slug(model)}.xqg"
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
                       normalize=xqg_fusion == "mean")
@@ -123,8 +139,12 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
         log(f"[search] {method}: macro nDCG@10 {macro['nDCG@10']:.4f}, R@1 {macro['R@1']:.4f} "
             f"({result.seconds[method]:.0f}s)")
     write_json(runs_dir / "results.json", {
-        "split": split, "model": model, "k": k, "seconds": result.seconds,
+        "data": str(data_dir or "xquad"), "languages": bench.languages, "split": split, "train_passages": train,
+        "model": model, "k": k, "xqg_queries": str(xqg_queries) if xqg else None, "seconds": result.seconds,
         "tables": {m: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for m, t in result.tables.items()}})
+    with atomic_file(runs_dir / "tables.txt") as f:
+        f.write(result.format() + "\n")
+    log(f"[tables] {runs_dir / 'tables.txt'} and {runs_dir / 'results.json'}")
     return result
 
 
