@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".measures": "DEFAULT_MEASURES LABELS Table evaluate_languages evaluate_run per_query",
     ".rkt": "KT recall_at_k_tokens xor_recall",
     ".answers": "evaluate_answers format_answer_table",
-    ".significance": "paired_randomization_test paired_test",
+    ".significance": "mean_by_id paired_randomization_test paired_report paired_test",
     ".query_quality": "markdown_table query_quality",
     "xqg_pyserini.data.trec": "Qrels Run ranked read_qrels read_run write_run",
 })
