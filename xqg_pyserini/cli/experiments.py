@@ -28,7 +28,7 @@ def register(sub) -> None:
                                    "split (articles 0-35 train, 36-47 test); every other data set is all test, "
                                    "unless --split-articles asks for XQuAD's split. Generated queries are cached by "
                                    "corpus content, generator and settings, so data sets never share them.")
-    p.add_argument("--data", required=True, help="directory of SQuAD-format files, one per language")
+    p.add_argument("--data", required=True, metavar="DIR", help="directory of SQuAD-format files, one per language")
     _pipeline_options(p, run_demo)
 
     p = sub.add_parser("study", help="the xQG study on XQuAD TEST questions; writes docs/study.md",
