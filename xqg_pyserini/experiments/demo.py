@@ -6,6 +6,7 @@ encoder (``xqg_pyserini.index.ensure_*``), so a second run only searches and eva
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from xqg_pyserini.data.languages import check_languages
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages
 from xqg_pyserini.index.faiss import ensure_faiss
 from xqg_pyserini.index.lucene import ensure_bm25
+from xqg_pyserini.models.cpu import cpu_model
 from xqg_pyserini.search.config import SearchSettings
 
 
@@ -99,8 +101,10 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
             from xqg_pyserini.generation.runner import generate
 
             log(f"[generate] {xqg_per_language} question(s) per passage and language with our generator")
+            started = time.time()
             # dtype and threads from this machine (bf16 only where the CPU has AMX/AVX512-BF16)
             xqg_queries = generate(corpus_file(corpus), "xqg", n=xqg_per_language)["out"]
+            result.seconds["generate"] = time.time() - started
         xqg_dir = index_root / f"{_slug(model)}.xqg"
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
                       normalize=xqg_fusion == "mean")
@@ -122,8 +126,14 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
         macro = result.tables[method].rows["macro"]
         log(f"[search] {method}: macro nDCG@10 {macro['nDCG@10']:.4f}, R@1 {macro['R@1']:.4f} "
             f"({result.seconds[method]:.0f}s)")
+    generated = {}
+    if xqg:
+        meta = Path(str(xqg_queries) + ".meta.json")
+        generated = {"queries": str(xqg_queries), "per_language": xqg_per_language, "weight": xqg_weight,
+                     **({k: v for k, v in json.loads(meta.read_text()).items() if k in ("settings", "machine", "summary")}
+                        if meta.exists() else {})}
     write_json(runs_dir / "results.json", {
-        "split": split, "model": model, "k": k, "seconds": result.seconds,
+        "split": split, "model": model, "k": k, "seconds": result.seconds, "cpu": cpu_model(), "xqg": generated,
         "tables": {m: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for m, t in result.tables.items()}})
     return result
 
