@@ -225,6 +225,17 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     if meta.get("loss_curve"):
         parts += ["Loss curve (mean per window of steps):", "",
                   markdown_table(["steps", "loss"], [[w["steps"], w["loss"]] for w in meta["loss_curve"]]), ""]
+    vocab_path = docs / "generation_vocabulary.json"
+    if vocab_path.exists():
+        v = load(vocab_path)
+        keys = ["token_coverage", "question_coverage", "token_coverage_with_passage", "question_coverage_with_passage"]
+        parts += ["## Trimmed vocabulary", "", f"`{v['command']}`: {v['kept']:,} of {v['vocabulary']:,} ids kept; "
+                  f"coverage of the XQuAD {v['split'].upper()} questions (never used to build it), alone and with "
+                  "the tokens of the question's passage added as at generation time. An id outside the set is "
+                  "spelled with smaller pieces, not lost.", "",
+                  markdown_table(["lang", "tokens kept", "questions fully kept", "tokens kept (+ passage)",
+                                  "questions fully kept (+ passage)"],
+                                 [[lang] + [f"{r[k]:.3f}" for k in keys] for lang, r in v["rows"].items()]), ""]
     speed_path = docs / "generation_speed.json"
     if speed_path.exists():
         parts += ["## Speed", "", "`.venv/bin/python benchmarks/generation_speed.py --json docs/generation_speed.json` "
