@@ -45,11 +45,12 @@ def available_cores() -> int:
 
 
 def pick_dtype(flags: set[str] | None = None) -> str:
-    """``auto``: bfloat16 only where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16);
-    elsewhere float32, which measured faster than bf16 and than int8 dynamic quantization on the
-    AVX2-only EPYC (docs/generation-results.md)."""
+    """``auto``: bfloat16 where the CPU multiplies bf16 in hardware (AMX or AVX512-BF16: about 4x
+    float32 there); elsewhere int8 (dynamic int8 linear layers and output layer), which measured
+    faster than float32 on the AVX2-only EPYC, where decoding is bound by reading the weights
+    (docs/generation-results.md); bf16 there is 2-7x slower than float32."""
     flags = cpu_flags() if flags is None else flags
-    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "float32"
+    return "bfloat16" if {"amx_bf16", "avx512_bf16"} & flags else "int8"
 
 
 def apply_dtype(model, dtype: str) -> str:
