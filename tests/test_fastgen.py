@@ -53,8 +53,8 @@ def test_trimmed_vocabulary_only_writes_kept_or_prompt_tokens(tiny_causal):
     assert not written <= set(vocab)  # the passages' own tokens are writable too (names copied from the passage)
 
 
-@pytest.mark.parametrize("flags,expected", [({"avx2", "fma"}, "int8"), ({"avx512f", "avx512_bf16"}, "bfloat16"),
-                                            ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"), (set(), "int8")])
+@pytest.mark.parametrize("flags,expected", [({"avx2", "fma"}, "float32"), ({"avx512f", "avx512_bf16"}, "bfloat16"),
+                                            ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"), (set(), "float32")])
 def test_auto_dtype_picks_bf16_only_with_hardware_support(flags, expected):
     assert pick_dtype(flags) == expected
 

@@ -33,9 +33,9 @@ def register(sub) -> None:
     option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
     option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")
     option(p, "--dtype", generate, choices=list(DTYPES),
-           help="auto: bfloat16 where the CPU has AMX/AVX512-BF16, else int8 (dynamic int8 linear layers, prefix-shared "
-                "generators; measured faster than float32 on AVX2-only CPUs). Only float32 makes the questions "
-                "independent of --batch-size")
+           help="auto: bfloat16 where the CPU has AMX/AVX512-BF16, else float32. int8 (dynamic int8 layers, "
+                "prefix-shared generators) is faster but measured to degrade the questions. Only float32 makes the "
+                "questions independent of --batch-size")
     p.add_argument("--bf16", action="store_true", help="the same as --dtype bfloat16 (kept for old scripts)")
     option(p, "--full-vocabulary", generate, action="store_true",
            help="sample from the whole output layer instead of the generator's trimmed vocabulary (slower)")

@@ -30,7 +30,7 @@ from xqg_pyserini.generation.backends import clean_query, row_seed
 from xqg_pyserini.generation.config import Request, Sampling
 from xqg_pyserini.generation.prompts import PASSAGE_FIRST, prefix_ids, suffix_ids
 from xqg_pyserini.generation.vocab import OutputHead
-from xqg_pyserini.models.cpu import apply_dtype
+from xqg_pyserini.models.cpu import apply_dtype, pack_linear_layers
 
 
 @dataclass
@@ -252,6 +252,8 @@ class FastGenerator:
     def __init__(self, model, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
                  template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32"):
         self.dtype = apply_dtype(model.eval(), dtype)
+        if self.dtype == "float32":
+            pack_linear_layers(model)
         self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template, quantize_head=self.dtype == "int8")
         self.id, self.sampling, self.truncated = generator_id, sampling, 0
         self._seen: set[str] = set()
