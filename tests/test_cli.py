@@ -170,6 +170,7 @@ def _bad_values(tmp_path) -> list[list[str]]:
         ["study", "--queries", missing],
         ["study", "--queries", str(queries), "--held-out", "xx"],
         ["report", "--docs", str(tmp_path / "afile")],
+        ["models", "--only", "llama"],
         ["mkqa", missing, "--out", out],
         ["mkqa", missing, "--out", out, "--languages", "zh"],
         ["eval", "--run", missing, "--answers", missing],

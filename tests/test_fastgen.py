@@ -42,7 +42,9 @@ def test_trimmed_vocabulary_only_writes_kept_or_prompt_tokens(tiny_causal):
     vocab = sorted(set(range(8)) | {tok.eos_token_id})
     dec = SharedPrefixDecoder(model, tok, vocab, PASSAGE_FIRST)
     head = dec.head_for([[20, 21]])
-    assert set(head.ids.tolist()) == set(vocab) | {20, 21}
+    assert set(head.ids.tolist()) == set(vocab) | {20, 21} and len(head.ids) == len(set(vocab) | {20, 21})
+    hidden = torch.randn(3, model.config.hidden_size)
+    torch.testing.assert_close(head.logits(hidden), model.lm_head(hidden)[:, head.ids])
     gen = FastGenerator(model, tok, "fast", Sampling(max_new_tokens=8, seed=1), PASSAGE_FIRST, vocab)
     gen.generate(REQS, 2)
     prompts = set(tok(REQS[0].title + " " + REQS[0].text)["input_ids"]) | set(tok(REQS[3].title + " " + REQS[3].text)["input_ids"])

@@ -68,7 +68,7 @@ def test_one_command_on_a_new_data_set(tmp_path, tiny_bert, tiny_causal, monkeyp
         assert {lang: c["queries"] for lang, c in table["counts"].items()} == {"de": 5, "es": 5}  # none hidden
     tables = (work / "runs" / "mydata" / "tables.txt").read_text()
     assert "== dense+xqg ==" in tables and "macro average by method" in tables and "hybrid+xqg" in out
-    queries_file = Path(results["xqg_queries"])
+    queries_file = Path(results["xqg"]["queries"])
     assert queries_file.parent == tmp_path / "cache" / "queries" and queries_file.name.startswith("mydata.")
     queries = read_queries(queries_file)
     assert {lang for _, lang in queries} == {"de", "es"}  # only the data set's question languages

@@ -44,7 +44,8 @@ def register(sub) -> None:
     option(p, "--held-out", run_study, nargs="*", type=language, help="languages whose generated queries are removed (transfer)")
     p.set_defaults(func=run_study_command)
 
-    p = sub.add_parser("report", help="render docs/reproduction.md from the results files of earlier commands")
+    p = sub.add_parser("report", help="render docs/reproduction.md and docs/generation-results.md from the results "
+                                      "files of earlier commands")
     p.add_argument("--docs", default="docs")
     p.add_argument("--runs", default="runs/xquad")
     p.set_defaults(func=run_report)
@@ -93,6 +94,8 @@ def run_study_command(args) -> None:
 
 
 def run_report(args) -> None:
-    from xqg_pyserini.experiments.report import write_reproduction
+    from xqg_pyserini.experiments.report import write_generation_report, write_readme_results, write_reproduction
 
     print(f"wrote {write_reproduction(args.docs, args.runs)}")
+    print(f"wrote {write_generation_report(args.docs)}")
+    print(f"wrote {write_readme_results('README.md', args.docs, args.runs)}")

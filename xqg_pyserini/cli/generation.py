@@ -25,7 +25,7 @@ def register(sub) -> None:
                         "<settings sha8>.jsonl, so two corpora or two settings never share a file)")
     p.add_argument("--split", default=None, help="only passages of this split (split.tsv beside corpus/), e.g. test")
     option(p, "--batch-size", generate, type=positive_int,
-           help="(passage, language) prompts per model call (default: whole passages, about 64 rows)")
+           help="(passage, language) prompts per model call (default: whole passages, about 110 rows)")
     option(p, "--top-k", Sampling, type=positive_int)
     option(p, "--temperature", Sampling, type=positive_float)
     option(p, "--max-new-tokens", Sampling, type=positive_int)
@@ -35,8 +35,9 @@ def register(sub) -> None:
     option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
     option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")
     option(p, "--dtype", generate, choices=list(DTYPES),
-           help="auto: bfloat16 where the CPU has AMX/AVX512-BF16, else float32; int8: dynamic int8 linear layers "
-                "(prefix-shared generators). Off float32, outputs may depend on --batch-size")
+           help="auto: bfloat16 where the CPU has AMX/AVX512-BF16, else float32. int8 (dynamic int8 layers, "
+                "prefix-shared generators) is faster but measured to degrade the questions. Only float32 makes the "
+                "questions independent of --batch-size")
     p.add_argument("--bf16", action="store_true", help="the same as --dtype bfloat16 (kept for old scripts)")
     option(p, "--full-vocabulary", generate, action="store_true",
            help="sample from the whole output layer instead of the generator's trimmed vocabulary (slower)")

@@ -9,6 +9,7 @@ searches and evaluates.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from xqg_pyserini.data.languages import check_languages
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages
 from xqg_pyserini.index.faiss import ensure_faiss
 from xqg_pyserini.index.lucene import ensure_bm25
+from xqg_pyserini.models.cpu import cpu_model
 from xqg_pyserini.search.config import SearchSettings
 
 
@@ -114,8 +116,10 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
             from xqg_pyserini.generation.runner import generate
 
             log(f"[generate] {xqg_per_language} per passage in {' '.join(bench.languages)} with {generator}")
+            started = time.time()
             # dtype and threads from this machine (bf16 only where the CPU has AMX/AVX512-BF16)
             xqg_queries = generate(corpus_file(corpus), generator, bench.languages, n=xqg_per_language)["out"]
+            result.seconds["generate"] = time.time() - started
             log(f"[generate] cached in {xqg_queries}")
         xqg_dir = index_root / f"{_slug(model)}.xqg"
         augment_index(dense_dir, xqg_queries, encoder, xqg_dir, fusion=xqg_fusion, weight=xqg_weight,
@@ -138,9 +142,15 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
         macro = result.tables[method].rows["macro"]
         log(f"[search] {method}: macro nDCG@10 {macro['nDCG@10']:.4f}, R@1 {macro['R@1']:.4f} "
             f"({result.seconds[method]:.0f}s)")
+    generated = {}
+    if xqg:
+        meta = Path(str(xqg_queries) + ".meta.json")
+        generated = {"queries": str(xqg_queries), "per_language": xqg_per_language, "weight": xqg_weight,
+                     **({k: v for k, v in json.loads(meta.read_text()).items() if k in ("settings", "machine", "summary")}
+                        if meta.exists() else {})}
     write_json(runs_dir / "results.json", {
         "data": str(data_dir or "xquad"), "languages": bench.languages, "split": split, "train_passages": train,
-        "model": model, "k": k, "xqg_queries": str(xqg_queries) if xqg else None, "seconds": result.seconds,
+        "model": model, "k": k, "seconds": result.seconds, "cpu": cpu_model(), "xqg": generated,
         "tables": {m: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for m, t in result.tables.items()}})
     with atomic_file(runs_dir / "tables.txt") as f:
         f.write(result.format() + "\n")

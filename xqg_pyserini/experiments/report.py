@@ -220,3 +220,111 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
     with atomic_file(out) as f:
         f.write("\n\n".join(parts) + "\n")
     return out
+
+
+def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path | None = None) -> Path:
+    """docs/generation-results.md from the stored measurements: the shipped generator's training
+    summary (its generator.json), generation speed per CPU (generation_speed.json) and query
+    quality (generation_quality.json)."""
+    docs = Path(docs)
+    if generator_dir is None:
+        from xqg_pyserini.generation.loading import shipped_generator_dir
+
+        generator_dir = shipped_generator_dir()
+    meta = load(Path(generator_dir) / "generator.json")
+    parts = ["# Generator results", "",
+             "Rendered by `xqg report` from `xqg_pyserini/resources/generator/generator.json`, "
+             "`docs/generation_speed.json` and `docs/generation_quality.json`; do not edit by hand.", ""]
+    parts += ["## The shipped generator", "",
+              f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
+              f"{', '.join(meta['config'].get('lora_targets', []))}, trained with "
+              f"`{' '.join(meta.get('command', ['xqg', 'train-generator']))}`.", "",
+              markdown_table(["pairs seen", "training pairs", "epochs", "passages", "steps", "minutes", "CPU", "threads",
+                              "first loss", "final loss (mean of last 20 steps)", "kept vocabulary"],
+                             [[meta.get("pairs_seen"), meta.get("training_pairs"), meta.get("epochs_seen"),
+                               meta.get("passages"), meta.get("steps"), meta.get("train_minutes"), meta.get("cpu"),
+                               meta.get("threads"), meta.get("first_loss"), meta.get("final_loss_mean20"),
+                               meta.get("vocabulary")]]), ""]
+    if meta.get("loss_curve"):
+        parts += ["Loss curve (mean per window of steps):", "",
+                  markdown_table(["steps", "loss"], [[w["steps"], w["loss"]] for w in meta["loss_curve"]]), ""]
+    vocab_path = docs / "generation_vocabulary.json"
+    if vocab_path.exists():
+        v = load(vocab_path)
+        keys = ["token_coverage", "question_coverage", "token_coverage_with_passage", "question_coverage_with_passage"]
+        parts += ["## Trimmed vocabulary", "", f"`{v['command']}`: {v['kept']:,} of {v['vocabulary']:,} ids kept; "
+                  f"coverage of the XQuAD {v['split'].upper()} questions (never used to build it), alone and with "
+                  "the tokens of the question's passage added as at generation time. An id outside the set is "
+                  "spelled with smaller pieces, not lost.", "",
+                  markdown_table(["lang", "tokens kept", "questions fully kept", "tokens kept (+ passage)",
+                                  "questions fully kept (+ passage)"],
+                                 [[lang] + [f"{r[k]:.3f}" for k in keys] for lang, r in v["rows"].items()]), ""]
+    speed_path = docs / "generation_speed.json"
+    if speed_path.exists():
+        parts += ["## Speed", "", "`.venv/bin/python benchmarks/generation_speed.py --json docs/generation_speed.json` "
+                  "(nothing else heavy running):", ""]
+        for cpu, run in load(speed_path).items():
+            base = run["results"].get("plain")
+            rows = [[name, r["dtype"], f"{r['questions_per_s']:.2f}", r["seconds"],
+                     f"{r['questions_per_s'] / base['questions_per_s']:.1f}x" if base else "-"]
+                    for name, r in run["results"].items()]
+            parts += [f"**{cpu}**, {run['threads']} threads, {run['passages']} TEST passages x "
+                      f"{len(run['languages'])} languages x n={run['n']} ({run['date']}):", "",
+                      markdown_table(["path", "dtype", "questions/s", "seconds", "vs plain"], rows), ""]
+    quality_path = docs / "generation_quality.json"
+    if quality_path.exists():
+        from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
+
+        stored = load(quality_path)
+        parts += ["## Quality", "", f"`{stored.get('command', 'benchmarks/generation_quality.py')}`: language share / "
+                  "self-retrieval@1 (multilingual-e5-small among all 240 passages) / distinct, per language.", "",
+                  quality_table(stored.get("tables", stored)), ""]
+    out = docs / "generation-results.md"
+    with atomic_file(out) as handle:
+        handle.write("\n".join(parts))
+    return out
+
+
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "docs",
+                         runs: str | Path = "runs/xquad") -> Path:
+    """README's demo block, rendered from the demo's results: ``runs/xquad/results.json`` is copied
+    to ``docs/demo.json`` (runs/ is not in git) and the block between the results markers rewritten."""
+    readme, stored, fresh = Path(readme), Path(docs) / "demo.json", Path(runs) / "results.json"
+    if fresh.exists():
+        write_json(stored, load(fresh))
+    if not stored.exists() or not readme.exists():
+        return readme
+    d = load(stored)
+    text = readme.read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        raise InputError(readme, f"no {README_BEGIN} ... {README_END} block to render into")
+    tables = d["tables"]
+    count = next(iter(tables.values()))["counts"]
+    parts = [f"Rendered by `xqg report` from `docs/demo.json` (the last `make demo`, copied from "
+             f"`runs/xquad/results.json`). Questions of the XQuAD {d['split'].upper()} articles in "
+             f"{len([l for l in count if l != 'macro'])} languages against all English paragraphs, macro average "
+             "over the languages (per-language tables: [docs/reproduction.md](docs/reproduction.md)). R@2kt/R@5kt: "
+             "the official XOR-Retrieve definition with the English answers.", "", macro_table(tables), ""]
+    x = d.get("xqg") or {}
+    if x:
+        machine, summary, settings = x.get("machine", {}), x.get("summary", {}), x.get("settings", {})
+        parts += [f"xQG here: {x['per_language']} question(s) per passage in each of the "
+                  f"{len(settings.get('languages', []))} languages from the shipped generator "
+                  f"`{settings.get('generator', '?')}`, fused as `(1-b)*e_p + b*mean(e_q)` re-normalised, "
+                  f"b = {x.get('weight')}. Generation: {summary.get('queries_written', '?')} questions in "
+                  f"{summary.get('seconds', '?')} s ({summary.get('queries_per_second', '?')} questions/s, "
+                  f"{machine.get('dtype', '?')}, {machine.get('threads', '?')} threads, {machine.get('cpu', '?')}).", ""]
+    total = sum(d["seconds"].values())
+    parts += [f"Time of that run on {d.get('cpu', 'this machine')}: {total / 60:.1f} min in all ("
+              + ", ".join(f"{k} {v:.0f} s" for k, v in d["seconds"].items()) + "). A first run on a fresh machine "
+              "also builds the two models from their PyPI packages (part of prepare/index/generate above when it "
+              "ran first); the generated questions are cached outside git, so later runs reuse them; "
+              "`xqg demo --no-xqg` skips xQG."]
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    with atomic_file(readme) as handle:
+        handle.write(head + README_BEGIN + "\n" + "\n".join(parts) + "\n" + README_END + tail)
+    return readme

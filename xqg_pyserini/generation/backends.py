@@ -132,7 +132,7 @@ class HFGenerator:
                 cache = self._prefill(ids, mask)
                 cache.batch_repeat_interleave(n)
                 out = self.model.generate(input_ids=ids.repeat_interleave(n, 0), attention_mask=mask.repeat_interleave(n, 0),
-                                          past_key_values=cache, generation_config=config, logits_processor=sampler)
+                                          cache=cache, generation_config=config, logits_processor=sampler)
                 new = out[:, width:]
         texts = [clean_query(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return [texts[j * n:(j + 1) * n] for j in range(len(requests))]
@@ -144,7 +144,7 @@ class HFGenerator:
         cache = DynamicCache(config=self.model.config)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         self.model.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
-                         past_key_values=cache, use_cache=True)
+                         cache=cache, use_cache=True)
         return cache
 
 

@@ -30,7 +30,7 @@ from xqg_pyserini.generation.backends import clean_query, row_seed
 from xqg_pyserini.generation.config import Request, Sampling
 from xqg_pyserini.generation.prompts import PASSAGE_FIRST, prefix_ids, suffix_ids
 from xqg_pyserini.generation.vocab import OutputHead
-from xqg_pyserini.models.cpu import apply_dtype
+from xqg_pyserini.models.cpu import apply_dtype, pack_linear_layers
 
 
 @dataclass
@@ -49,7 +49,8 @@ class SharedPrefixDecoder:
     """Decodes Gemma-3-style causal LMs (pre/post norms, q/k norms, RoPE per layer type) with a
     shared passage prefix. ``model`` is a ``*ForCausalLM`` in eval mode (LoRA merged)."""
 
-    def __init__(self, model, tokenizer, vocab: Sequence[int] | None = None, template: str = PASSAGE_FIRST):
+    def __init__(self, model, tokenizer, vocab: Sequence[int] | None = None, template: str = PASSAGE_FIRST,
+                 quantize_head: bool = False):
         core = model.model
         needed = ("embed_tokens", "layers", "norm", "rotary_emb")
         if not all(hasattr(core, n) for n in needed) or not hasattr(core.layers[0], "pre_feedforward_layernorm"):
@@ -57,7 +58,7 @@ class SharedPrefixDecoder:
         self.model, self.core, self.tokenizer, self.template = model, core, tokenizer, template
         self.config = core.config
         self.vocab = list(vocab) if vocab is not None else None
-        self.full_head = OutputHead(model)
+        self.head = OutputHead(model, self.vocab, quantize=quantize_head)
         self.layer_types = list(getattr(self.config, "layer_types", ["full_attention"] * len(core.layers)))
         self.window = getattr(self.config, "sliding_window", None)
         eos = {tokenizer.eos_token_id} | set(getattr(self.config, "eos_token_id", None) or [] if isinstance(
@@ -68,12 +69,7 @@ class SharedPrefixDecoder:
     # ------------------------------------------------------------------ heads
     def head_for(self, prompts: Sequence[list[int]]) -> OutputHead:
         """The trimmed head for a batch: stored ids + the batch's prompt tokens + stop tokens."""
-        if self.vocab is None:
-            return self.full_head
-        ids = set(self.vocab) | self.stop_ids
-        for p in prompts:
-            ids.update(p)
-        return OutputHead(self.model, sorted(ids))
+        return self.head.extended({t for p in prompts for t in p} | self.stop_ids)
 
     def _stops(self, head: OutputHead) -> torch.Tensor:
         """Boolean per kept id: EOS, or a token holding a newline (a causal LM's question ends there)."""
@@ -256,7 +252,9 @@ class FastGenerator:
     def __init__(self, model, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
                  template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32"):
         self.dtype = apply_dtype(model.eval(), dtype)
-        self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template)
+        if self.dtype == "float32":
+            pack_linear_layers(model)
+        self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template, quantize_head=self.dtype == "int8")
         self.id, self.sampling, self.truncated = generator_id, sampling, 0
         self._seen: set[str] = set()
 

@@ -100,6 +100,16 @@ class GenerationSettings:
     docids: int | None  # size of a docid filter, if any
 
 
+#: Rows (language x sample) decoded together by default: decoding on a CPU is bound by reading the
+#: weights, so more rows per step are nearly free up to about this many (docs/generation-results.md).
+BATCH_ROWS = 110
+
+
+def default_batch_size(languages: int, n: int) -> int:
+    """Prompts per model call: whole passages (all their languages) filling about BATCH_ROWS rows."""
+    return languages * max(1, BATCH_ROWS // (languages * n))
+
+
 def _machine(generator) -> dict:
     """Which CPU, dtype and threads produced an output (speed and, off float32, samples depend on them)."""
     import torch
@@ -228,8 +238,8 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     a local Hugging Face or trained-generator directory, or ``precomputed:FILE``. Sampling settings
     left at None take :class:`~xqg_pyserini.generation.backends.Sampling`'s defaults; ``dtype`` auto
     picks bfloat16 only on CPUs with AMX/AVX512-BF16 (else float32), ``threads`` defaults to the
-    cores available, ``batch_size`` (prompts per model call) to whole passages filling about 64
-    rows. Every check of the inputs runs before a model is loaded.
+    cores available, ``batch_size`` (prompts per model call) to whole passages filling about
+    ``BATCH_ROWS`` rows. Every check of the inputs runs before a model is loaded.
     """
     from dataclasses import replace
 
@@ -253,6 +263,6 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     from xqg_pyserini.generation.loading import load_generator
 
     gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, full_vocabulary=full_vocabulary)
-    if batch_size is None:  # whole passages (all their languages) per call, about 64 rows
-        batch_size = len(langs) * max(1, 64 // (len(langs) * n))
+    if batch_size is None:
+        batch_size = default_batch_size(len(langs), n)
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)
