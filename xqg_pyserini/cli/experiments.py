@@ -38,7 +38,7 @@ def register(sub) -> None:
     option(p, "--encoder", run_study, "model", dest="encoder", help="dense retriever checkpoint")
     option(p, "--work", run_study, help="where collections/ and indexes/ are")
     p.add_argument("--docs", default="docs", help="where study.md, study.json and figures/ are written")
-    option(p, "--noise-rate", run_study, type=fraction, help="share of characters misspelled (robustness)")
+    option(p, "--noise-rate", run_study, type=fraction, help="share of words misspelled (robustness; xqg misspell)")
     option(p, "--held-out", run_study, nargs="*", type=language, help="languages whose generated queries are removed (transfer)")
     p.set_defaults(func=run_study_command)
 
