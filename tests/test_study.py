@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xqg_pyserini.data import Benchmark, Passage, Question
-from xqg_pyserini.experiments.study import compare, fold_of, misspell, search_vectors, write_oracle_queries
+from xqg_pyserini.experiments.study import compare, fold_of, search_vectors, write_oracle_queries
 
 
 def _bench() -> Benchmark:
@@ -30,16 +30,6 @@ def test_folds_are_stable_and_split_ids():
     ids = [f"q{i}" for i in range(200)]
     folds = [fold_of(q) for q in ids]
     assert folds == [fold_of(q) for q in ids] and 60 < sum(folds) < 140
-
-
-def test_misspell_is_seeded_and_keeps_rate():
-    text = "Сколько очков уступила защита Пэнтерс в этом сезоне?"
-    assert misspell(text, 0.1, seed=3) == misspell(text, 0.1, seed=3)
-    assert misspell(text, 0.0) == text
-    changed = sum(misspell(f"{text} {i}", 0.2, seed=0) != f"{text} {i}" for i in range(50))
-    assert changed >= 45
-    noisy = misspell(text, 0.3, seed=1)
-    assert set(noisy) <= set(text)  # inserted characters come from the text's own script
 
 
 def test_numpy_search_equals_faiss_flat_ip():

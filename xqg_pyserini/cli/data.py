@@ -35,6 +35,20 @@ def register(sub) -> None:
                    help="the corpus's language: whose answers are matched (default: en)")
     p.set_defaults(func=run_mkqa)
 
+    from xqg_pyserini.cli.options import fraction, option
+    from xqg_pyserini.data.noise import misspell_topics
+
+    p = sub.add_parser("misspell", help="misspelled queries: seeded typos in a share of the words of a topics file",
+                       description="Each word is misspelled with probability --rate by one edit (two letters swapped, "
+                                   "one dropped, inserted or replaced), using only letters of the word's own script "
+                                   "from the same query; in Chinese, Japanese, Thai and Khmer each character counts "
+                                   "as a word. The same seed gives the same output. Prints the share of words changed.")
+    p.add_argument("topics", help="topics TSV: qid<TAB>query (e.g. topics.ja.tsv from xqg mkqa)")
+    p.add_argument("--out", required=True, help="topics TSV to write (same qids)")
+    option(p, "--rate", misspell_topics, type=fraction, help="share of words misspelled")
+    option(p, "--seed", misspell_topics, type=int)
+    p.set_defaults(func=run_misspell)
+
 
 def run_prepare(args) -> None:
     from xqg_pyserini.data.benchmarks import load_squad_dir
@@ -51,3 +65,11 @@ def run_mkqa(args) -> None:
     summary = prepare_mkqa(args.file, args.out, args.languages, args.answer_language)
     kept = " ".join(f"{lang}={v['questions']}" for lang, v in summary["languages"].items())
     print(f"wrote {summary['out_dir']}: {summary['examples']} examples; questions kept per language: {kept}")
+
+
+def run_misspell(args) -> None:
+    from xqg_pyserini.data.noise import misspell_topics
+
+    summary = misspell_topics(args.topics, args.out, args.rate, args.seed)
+    print(f"wrote {summary['out']}: {summary['queries']} queries, {summary['changed']} of {summary['words']} words "
+          f"misspelled ({summary['share']:.1%}, rate {args.rate}, seed {args.seed})")

@@ -40,7 +40,7 @@ def register(sub) -> None:
     option(p, "--encoder", run_study, "model", dest="encoder", help="dense retriever checkpoint")
     option(p, "--work", run_study, help="where collections/ and indexes/ are")
     p.add_argument("--docs", default="docs", help="where study.md, study.json and figures/ are written")
-    option(p, "--noise-rate", run_study, type=fraction, help="share of characters misspelled (robustness)")
+    option(p, "--noise-rate", run_study, type=fraction, help="share of words misspelled (robustness; xqg misspell)")
     option(p, "--held-out", run_study, nargs="*", type=language, help="languages whose generated queries are removed (transfer)")
     p.set_defaults(func=run_study_command)
 
@@ -49,6 +49,32 @@ def register(sub) -> None:
     p.add_argument("--docs", default="docs")
     p.add_argument("--runs", default="runs/xquad")
     p.set_defaults(func=run_report)
+
+    from xqg_pyserini.cli.search import searcher_options
+    from xqg_pyserini.experiments.robustness import run_robustness
+
+    p = sub.add_parser("robustness", help="clean vs misspelled questions of a benchmark: a table per language "
+                                          "with paired significance",
+                       description="Misspells a share of the words of every question (as xqg misspell), searches the "
+                                   "clean and the misspelled questions with the same index(es), and prints, per "
+                                   "language and pooled, the measure on both, the difference and the p-value of a "
+                                   "paired randomization test. --benchmark: a directory of topics.<lang>.tsv with "
+                                   "answers.<lang>.jsonl (xqg mkqa; give --corpus) and/or qrels.<lang>.txt, or one from "
+                                   "xqg prepare. A question that retrieves nothing counts as a miss.")
+    p.add_argument("--benchmark", required=True, help="benchmark directory (xqg mkqa, xqg prepare)")
+    p.add_argument("--corpus", help="JsonCollection the index was built from (answer measures; default: the "
+                                    "benchmark's corpus/)")
+    p.add_argument("--output-dir", required=True, help="where runs <name>[-misspelled].<lang>.trec, the misspelled "
+                                                       "topics and robustness.json go")
+    p.add_argument("--languages", nargs="+", default=None, help="languages of the benchmark (default: all)")
+    option(p, "--rate", run_robustness, type=fraction, help="share of words misspelled")
+    option(p, "--seed", run_robustness, type=int)
+    option(p, "--split", run_robustness, choices=["train", "test", "all"], help="questions of this split (xqg prepare)")
+    p.add_argument("--measure", default=None, help="R@2kt, R@5kt, Acc@K or an ir_measures name such as nDCG@10 "
+                                                  "(default: nDCG@10 with qrels, else R@5kt)")
+    p.add_argument("--name", default=None, help="method name for the run files (default: bm25, dense or hybrid)")
+    searcher_options(p)
+    p.set_defaults(func=run_robustness_command)
 
 
 def _pipeline_options(p, run_demo) -> None:
@@ -99,3 +125,18 @@ def run_report(args) -> None:
     print(f"wrote {write_reproduction(args.docs, args.runs)}")
     print(f"wrote {write_generation_report(args.docs)}")
     print(f"wrote {write_readme_results('README.md', args.docs, args.runs)}")
+
+
+def run_robustness_command(args) -> None:
+    from xqg_pyserini.cli.search import check_indexes, make_searcher
+    from xqg_pyserini.experiments.robustness import check_inputs, format_robustness, run_robustness
+    from xqg_pyserini.search.config import HybridSettings
+
+    check_indexes(args)
+    check_inputs(args.benchmark, args.languages, args.split, args.corpus, args.measure)  # before the JVM starts
+    searcher, method = make_searcher(args)
+    result = run_robustness(args.benchmark, searcher, args.output_dir, args.rate, args.seed, args.languages,
+                            args.split, args.corpus, args.measure, args.k, args.name or method,
+                            HybridSettings(alpha=args.alpha))
+    print(format_robustness(result))
+    print(f"wrote {args.output_dir}/robustness.json")

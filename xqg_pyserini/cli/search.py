@@ -5,15 +5,13 @@ from xqg_pyserini.cli.options import encoder_options, fraction, option, positive
 
 
 def register(sub) -> None:
-    from xqg_pyserini.search.config import HybridSettings, SearchSettings
     from xqg_pyserini.search.fusion import reciprocal_rank_fusion
 
     p = sub.add_parser("search", help="batch search into TREC run files (BM25, dense, or their hybrid)",
                        description="Give --bm25 for BM25, --dense for dense retrieval, both for the hybrid "
                                    "(Pyserini's interpolation, guarded). Topics: one TSV (--topics, --output) or a "
                                    "benchmark's languages (--benchmark, --output-dir: one run per language).")
-    p.add_argument("--bm25", help="Lucene index directory")
-    p.add_argument("--dense", help="FAISS index directory")
+    searcher_options(p)
     p.add_argument("--topics", help="TSV file: qid<TAB>question")
     p.add_argument("--output", help="run file for --topics")
     p.add_argument("--benchmark", help="benchmark directory from `xqg prepare`")
@@ -21,9 +19,6 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("--output-dir", help="runs directory for --benchmark (files <name>.<lang>.trec)")
     p.add_argument("--name", default=None, help="method name for run files and the run tag")
-    option(p, "--k", SearchSettings, type=positive_int)
-    option(p, "--alpha", HybridSettings, type=fraction)
-    encoder_options(p)
     p.set_defaults(func=run_search)
 
     p = sub.add_parser("fuse", help="reciprocal-rank fusion of TREC run files (pyserini.fusion)")
@@ -34,14 +29,48 @@ def register(sub) -> None:
     p.set_defaults(func=run_fuse)
 
 
-def run_search(args) -> None:
-    from xqg_pyserini.data.benchmarks import Benchmark
+def searcher_options(p) -> None:
+    """--bm25, --dense (both: the hybrid), --k, --alpha and the dense encoder's options."""
+    from xqg_pyserini.search.config import HybridSettings, SearchSettings
+
+    p.add_argument("--bm25", help="Lucene index directory")
+    p.add_argument("--dense", help="FAISS index directory")
+    option(p, "--k", SearchSettings, type=positive_int)
+    option(p, "--alpha", HybridSettings, type=fraction)
+    encoder_options(p)
+
+
+def check_indexes(args) -> None:
+    """The indexes of :func:`searcher_options` exist (checked before the JVM starts or a model loads)."""
     from xqg_pyserini.data.io import InputError, require_file
-    from xqg_pyserini.data.trec import read_topics
-    from xqg_pyserini.search.config import HybridSettings
 
     if not (args.bm25 or args.dense):
         raise InputError(None, "give --bm25, --dense, or both")
+    for index in (args.bm25, args.dense and f"{args.dense}/index"):
+        if index:
+            require_file(index, "index")
+
+
+def make_searcher(args):
+    """(searcher, method name): BM25, dense, or Pyserini's guarded hybrid of both."""
+    from xqg_pyserini.search.hybrid import GuardedHybridSearcher
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher
+
+    from xqg_pyserini.cli.options import make_encoder
+
+    sparse = bm25_searcher(args.bm25) if args.bm25 else None
+    dense = dense_searcher(args.dense, make_encoder(args)) if args.dense else None
+    searcher = GuardedHybridSearcher(dense, sparse) if sparse and dense else (dense or sparse)
+    return searcher, "hybrid" if sparse and dense else "dense" if dense else "bm25"
+
+
+def run_search(args) -> None:
+    from xqg_pyserini.data.benchmarks import Benchmark
+    from xqg_pyserini.data.io import InputError
+    from xqg_pyserini.data.trec import read_topics
+    from xqg_pyserini.search.config import HybridSettings
+
+    check_indexes(args)
     if args.topics:
         if not args.output:
             raise InputError(None, "--topics needs --output")
@@ -55,19 +84,11 @@ def run_search(args) -> None:
         jobs = [(bench.topics(lang, args.split), lang) for lang in args.languages or bench.languages]
     else:
         raise InputError(None, "give --topics and --output, or --benchmark and --output-dir")
-    for index in (args.bm25, args.dense and f"{args.dense}/index"):
-        if index:
-            require_file(index, "index")
     # Inputs are checked: now the JVM and the model.
-    from xqg_pyserini.search.hybrid import GuardedHybridSearcher
-    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, run_path, search_to_file
+    from xqg_pyserini.search.searchers import run_path, search_to_file
 
-    from xqg_pyserini.cli.options import make_encoder
-
-    sparse = bm25_searcher(args.bm25) if args.bm25 else None
-    dense = dense_searcher(args.dense, make_encoder(args)) if args.dense else None
-    searcher = GuardedHybridSearcher(dense, sparse) if sparse and dense else (dense or sparse)
-    name = args.name or ("hybrid" if sparse and dense else "dense" if dense else "bm25")
+    searcher, method = make_searcher(args)
+    name = args.name or method
     hybrid = HybridSettings(alpha=args.alpha)
     for topics, target in jobs:
         out = target if args.topics else run_path(args.output_dir, name, target)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from ir_measures import nDCG
 from xqg_pyserini.data.benchmarks import Benchmark
 from xqg_pyserini.data.io import InputError, atomic_file, cache_dir, require_file
 from xqg_pyserini.data.languages import check_languages
+from xqg_pyserini.data.noise import misspell
 from xqg_pyserini.data.trec import Run
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages, per_query
 from xqg_pyserini.evaluation.significance import paired_report
@@ -62,30 +62,6 @@ def write_oracle_queries(bench: Benchmark, out: str | Path, exclude: set[str], l
                 f.write(json.dumps({"docid": q.docid, "lang": lang, "i": i, "query": q.text, "generator": "oracle"},
                                    ensure_ascii=False) + "\n")
     return Path(out)
-
-
-def misspell(text: str, rate: float, seed: int = 0) -> str:
-    """Seeded character noise: each character is, with probability ``rate``, swapped with the next,
-    dropped, or followed by an inserted character drawn from the same text (so the script is kept)."""
-    rng = random.Random(f"{seed}:{text}")
-    chars, out, i = list(text), [], 0
-    alphabet = [c for c in text if not c.isspace()] or ["x"]
-    while i < len(chars):
-        c = chars[i]
-        if not c.isspace() and rng.random() < rate:
-            op = rng.choice(("swap", "drop", "insert"))
-            if op == "swap" and i + 1 < len(chars):
-                out += [chars[i + 1], c]
-                i += 2
-                continue
-            if op == "drop":
-                i += 1
-                continue
-            out += [c, rng.choice(alphabet)]
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- searching

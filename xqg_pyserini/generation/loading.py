@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, resources_dir
-from xqg_pyserini.data.languages import language_name
+from xqg_pyserini.data.languages import XQUAD_LANGUAGES, language_name
 from xqg_pyserini.generation.backends import Ct2Generator, HFGenerator, PrecomputedGenerator
 from xqg_pyserini.generation.config import QueryGenerator, Sampling
 from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
@@ -73,6 +73,23 @@ def ct2_model(spec: str) -> tuple[Path, Path, dict]:
             AutoTokenizer.from_pretrained(base).save_pretrained(merged)
             TransformersConverter(merged).convert(str(tmp), quantization="int8", force=True)
     return target, base, meta
+
+
+def trained_languages(spec: str) -> list[str] | None:
+    """Languages a trained generator learnt (its generator.json "languages"; the 11 XQuAD ones when
+    an older generator.json lacks the key), or None for anything else (an untuned base model, a
+    plain checkpoint, precomputed queries): read without loading a model."""
+    spec = spec[len("ct2:"):] if spec.startswith("ct2:") else spec
+    if spec.startswith("precomputed:") or spec == GEMMA_BASE:
+        return None
+    try:
+        path = resolve_generator(spec)
+    except InputError:
+        return None  # loading the generator reports it
+    meta_file = path / "generator.json"
+    if not meta_file.exists():
+        return None
+    return list(json.loads(meta_file.read_text()).get("languages") or XQUAD_LANGUAGES)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,6 +226,20 @@ def split_docids(corpus: str | Path, split: str) -> set[str]:
     raise InputError(corpus, "no split.tsv found beside the corpus (write one with: xqg prepare)")
 
 
+def warn_untrained(generator: str, languages: Sequence[str]) -> list[str]:
+    """Print one warning line on stderr for target languages the generator was not trained on (they
+    are allowed: the prompt names any language, but the queries may be poor); returns them."""
+    from xqg_pyserini.generation.loading import trained_languages
+
+    known = trained_languages(generator)
+    untrained = [lang for lang in languages if known is not None and lang not in known]
+    if untrained:
+        print(f"xqg: warning: generator {generator!r} was not trained on {' '.join(untrained)} (trained: "
+              f"{' '.join(known)}); their queries may be off-language or poor. A trimmed-vocabulary generator "
+              f"may lack their letters: --full-vocabulary", file=sys.stderr)
+    return untrained
+
+
 def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None, n: int = 5,
              out: str | Path | None = None, batch_size: int | None = None, top_k: int | None = None,
              temperature: float | None = None, max_new_tokens: int | None = None,
@@ -262,6 +277,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     torch.set_num_threads(threads or available_cores())
     from xqg_pyserini.generation.loading import load_generator
 
+    warn_untrained(generator, langs)
     gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, full_vocabulary=full_vocabulary)
     if batch_size is None:
         batch_size = default_batch_size(len(langs), n)
