@@ -87,7 +87,7 @@ def test_cli_defaults_come_from_the_dataclasses_and_signatures():
         made = cls()
         shown = {f.name: by_command[command][f.name] for f in fields(cls) if f.name in by_command[command]}
         assert len(shown) >= 11 and shown == {k: getattr(made, k) for k in shown}
-    assert by_command["train-generator"]["lr"] == GeneratorTrainConfig.lr == 3e-4
+    assert by_command["train-generator"]["lr"] == GeneratorTrainConfig.lr == 6e-4
 
 
 def test_help_shows_the_dataclass_default(capsys):
