@@ -319,9 +319,8 @@ def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "d
                   f"{machine.get('dtype', '?')}, {machine.get('threads', '?')} threads, {machine.get('cpu', '?')}).", ""]
     total = sum(d["seconds"].values())
     parts += [f"Time of that run on {d.get('cpu', 'this machine')}: {total / 60:.1f} min in all ("
-              + ", ".join(f"{k} {v:.0f} s" for k, v in d["seconds"].items()) + "). A first run on a fresh machine "
-              "also builds the two models from their PyPI packages (part of prepare/index/generate above when it "
-              "ran first); the generated questions are cached outside git, so later runs reuse them; "
+              + ", ".join(f"{k} {v:.0f} s" for k, v in d["seconds"].items()) + "). The two models are built once per machine by `make venv` (`xqg models`, about 3 minutes), "
+              "not counted here; the generated questions are cached outside git, so later runs reuse them; "
               "`xqg demo --no-xqg` skips xQG."]
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
