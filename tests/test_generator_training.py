@@ -21,7 +21,7 @@ PAIRS = [Pair("Paris", "Paris is the capital of France.", "de", "Was ist die Hau
 
 def cfg(base: Path, **kw) -> TrainConfig:
     defaults = dict(base=str(base), lora_r=4, lora_alpha=8, lr=1e-2, batch_size=2, max_pairs=24, warmup_steps=1,
-                    max_input_tokens=64, checkpoint_every=3)
+                    max_input_tokens=64, checkpoint_every=3, prefix_shared=False)
     defaults.update(kw)
     return TrainConfig(**defaults)
 
@@ -45,6 +45,21 @@ def test_training_lowers_the_loss_and_exports_a_loadable_generator(model, lora_r
     gen = load_generator(str(out), Sampling(max_new_tokens=4, max_input_tokens=64))
     assert gen.id == "gen" and len(gen.generate([], 2)) == 0
     from xqg_pyserini.generation import Request
+    assert len(gen.generate([Request("d", "de", "Paris", "Paris is big.")], 2)[0]) == 2
+
+
+def test_prefix_shared_training_lowers_the_loss_and_exports_its_vocabulary(tiny_causal, tmp_path):
+    """The default loop for causal LMs: one step per passage (3 passages x 4 epochs), trimmed head."""
+    out = train_generator(PAIRS, tmp_path / "gen", cfg(tiny_causal, prefix_shared=True, epochs=4, max_pairs=None),
+                          tmp_path / "work", languages=["de", "ru", "zh"])
+    seen = losses(tmp_path / "work")
+    assert len(seen) == 12 and sum(seen[-3:]) < sum(seen[:3])
+    meta = json.loads((out / "generator.json").read_text())
+    assert meta["prefix_shared"] and meta["pairs_seen"] == 12 and meta["epochs_seen"] == 4.0
+    assert (out / "vocab.json").exists() and meta["vocabulary"] and meta["loss_curve"]
+    gen = load_generator(str(out), Sampling(max_new_tokens=4, max_input_tokens=64), dtype="float32")
+    from xqg_pyserini.generation import FastGenerator, Request
+    assert isinstance(gen, FastGenerator)
     assert len(gen.generate([Request("d", "de", "Paris", "Paris is big.")], 2)[0]) == 2
 
 
