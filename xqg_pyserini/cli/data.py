@@ -9,6 +9,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="directory of SQuAD files (default: ../shared/data/xquad)")
     p.add_argument("--languages", nargs="*", default=None, help="question languages (default: all non-English)")
     p.add_argument("--out", default="collections/xquad", help="benchmark directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier benchmark directory")
     p.set_defaults(func=run_prepare)
 
     from xqg_pyserini.cli.options import language
@@ -24,6 +25,7 @@ def register(sub) -> None:
                                    "--corpus CORPUS.")
     p.add_argument("file", help="MKQA jsonl or jsonl.gz (the official mkqa.jsonl.gz)")
     p.add_argument("--out", required=True, help="directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier xqg mkqa output")
     p.add_argument("--languages", nargs="+", choices=MKQA_LANGUAGES, default=None, metavar="LANG",
                    help="MKQA codes (default: all 26)")
     p.add_argument("--answer-language", default="en", choices=MKQA_LANGUAGES, metavar="LANG",
@@ -34,14 +36,17 @@ def register(sub) -> None:
 def run_prepare(args) -> None:
     from xqg_pyserini.data.benchmarks import load_squad_dir
 
+    from xqg_pyserini.data.io import claim_output
+
+    claim_output(args.out, "prepare", overwrite=args.overwrite, inputs=[args.data], legacy=("benchmark.json",))
     bench = load_squad_dir(args.data, args.languages)
-    out = bench.save(args.out)
+    out = bench.save(args.out, overwrite=args.overwrite)
     print(f"wrote {out}: {len(bench.passages)} passages, languages {' '.join(bench.languages)}")
 
 
 def run_mkqa(args) -> None:
     from xqg_pyserini.data.mkqa import prepare_mkqa
 
-    summary = prepare_mkqa(args.file, args.out, args.languages, args.answer_language)
+    summary = prepare_mkqa(args.file, args.out, args.languages, args.answer_language, overwrite=args.overwrite)
     kept = " ".join(f"{lang}={v['questions']}" for lang, v in summary["languages"].items())
     print(f"wrote {summary['out_dir']}: {summary['examples']} examples; questions kept per language: {kept}")

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("--output-dir", help="runs directory for --benchmark (files <name>.<lang>.trec)")
     p.add_argument("--name", default=None, help="method name for run files and the run tag")
+    p.add_argument("--overwrite", action="store_true", help="replace existing run files (TREC runs only; any other "
+                                                            "file in the way is refused, never deleted)")
     option(p, "--k", SearchSettings, type=positive_int)
     option(p, "--alpha", HybridSettings, type=fraction)
     encoder_options(p)
@@ -31,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True)
     option(p, "--rrf-k", reciprocal_rank_fusion, type=positive_int, help="RRF's k")
     option(p, "--k", reciprocal_rank_fusion, type=positive_int, help="hits kept per query")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it is an existing TREC run")
     p.set_defaults(func=run_fuse)
 
 
@@ -58,25 +61,35 @@ def run_search(args) -> None:
     for index in (args.bm25, args.dense and f"{args.dense}/index"):
         if index:
             require_file(index, "index")
+    from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.data.trec import is_run_file, run_path
+
+    name = args.name or ("hybrid" if args.bm25 and args.dense else "dense" if args.dense else "bm25")
+    outputs = [target if args.topics else run_path(args.output_dir, name, target) for _, target in jobs]
+    for out in outputs:  # every run file may be written (or replaced) before a searcher is started
+        claim_output(out, "search", overwrite=args.overwrite, directory=False, recognise=is_run_file,
+                     inputs=[args.topics, args.bm25, args.dense, args.benchmark])
     # Inputs are checked: now the JVM and the model.
     from xqg_pyserini.search.hybrid import GuardedHybridSearcher
-    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, run_path, search_to_file
+    from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, search_to_file
 
     from xqg_pyserini.cli.options import make_encoder
 
     sparse = bm25_searcher(args.bm25) if args.bm25 else None
     dense = dense_searcher(args.dense, make_encoder(args)) if args.dense else None
     searcher = GuardedHybridSearcher(dense, sparse) if sparse and dense else (dense or sparse)
-    name = args.name or ("hybrid" if sparse and dense else "dense" if dense else "bm25")
     hybrid = HybridSettings(alpha=args.alpha)
-    for topics, target in jobs:
-        out = target if args.topics else run_path(args.output_dir, name, target)
+    for (topics, _), out in zip(jobs, outputs):
         search_to_file(searcher, topics, out, name, args.k, hybrid=hybrid)
         print(f"wrote {out}")
 
 
 def run_fuse(args) -> None:
+    from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.data.trec import is_run_file
     from xqg_pyserini.search.fusion import reciprocal_rank_fusion
 
+    claim_output(args.output, "fuse", overwrite=args.overwrite, directory=False, recognise=is_run_file,
+                 inputs=args.runs)
     reciprocal_rank_fusion(args.runs, args.output, rrf_k=args.rrf_k, k=args.k)
     print(f"wrote {args.output}")
