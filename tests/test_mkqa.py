@@ -139,7 +139,7 @@ def test_outputs_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         prepare_mkqa(src, out, languages=["ja"])
     assert {p.name: p.read_text() for p in out.iterdir()} == before
-    assert sorted(before) == ["answers.ja.jsonl", "topics.ja.tsv"]  # and no temporary file left
+    assert sorted(before) == [".xqg-output.json", "answers.ja.jsonl", "topics.ja.tsv"]  # and no temporary file left
 
 
 def test_languages_named_and_script_checked():

@@ -11,9 +11,11 @@ place with its ``manifest.json``, so an interrupted build leaves the old index o
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,7 +76,7 @@ def _run_anserini(args: list[str], cwd: Path) -> int | None:
     java = Path(java_home()) / "bin" / "java"
     command = [str(java), *jvm_options(), "-cp", anserini_jar(), "io.anserini.index.IndexCollection", *args]
     child = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, errors="replace")
+                             stderr=subprocess.STDOUT, text=True, errors="replace", preexec_fn=_die_with_parent)
     try:
         log, _ = child.communicate()
     except BaseException:
@@ -86,6 +88,16 @@ def _run_anserini(args: list[str], cwd: Path) -> int | None:
         raise RuntimeError(f"Anserini IndexCollection exited with status {child.returncode}: {tail}")
     found = re.findall(r"([\d,]+) documents indexed", log)
     return int(found[-1].replace(",", "")) if found else None
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGKILL it when we die (a kill -9 of ours must not leave a JVM
+    writing into a temporary directory that the next run removes)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _anserini_ready(path: Path) -> bool:
