@@ -35,7 +35,6 @@ def register(sub) -> None:
 
 def run_prepare(args) -> None:
     from xqg_pyserini.data.benchmarks import load_squad_dir
-
     from xqg_pyserini.data.io import claim_output
 
     claim_output(args.out, "prepare", overwrite=args.overwrite, inputs=[args.data], legacy=("benchmark.json",))

@@ -126,9 +126,9 @@ def _config(cls, args):
 
 
 def run_train_generator(args) -> None:
+    from xqg_pyserini.data.io import InputError
     from xqg_pyserini.data.languages import XQUAD_LANGUAGES
     from xqg_pyserini.train.config import GeneratorTrainConfig
-    from xqg_pyserini.data.io import InputError
     from xqg_pyserini.train.generator import train_from_sources
 
     if args.split not in ("train", "test", "all"):
@@ -144,11 +144,8 @@ def run_train_generator(args) -> None:
 
 
 def run_build_training_data(args) -> None:
-    from xqg_pyserini.data.io import cache_dir
-    from xqg_pyserini.train.data import build_training_data
-
-    from xqg_pyserini.data.io import claim_output
-    from xqg_pyserini.train.data import is_training_file
+    from xqg_pyserini.data.io import cache_dir, claim_output
+    from xqg_pyserini.train.data import build_training_data, is_training_file
 
     out = args.out or cache_dir("training") / f"xquad-train.{args.miner}.jsonl"
     claim_output(out, "build-training-data", overwrite=args.overwrite or not args.out, directory=False,
@@ -159,8 +156,8 @@ def run_build_training_data(args) -> None:
 
 
 def run_train_retriever(args) -> None:
-    from xqg_pyserini.train.config import RetrieverTrainConfig
     from xqg_pyserini.models.e5 import MARKER
+    from xqg_pyserini.train.config import RetrieverTrainConfig
     from xqg_pyserini.train.retriever import train_from_file
 
     _claim(args.out, "train-retriever", args.overwrite, (MARKER,), [args.train, args.corpus])
