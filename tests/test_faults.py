@@ -96,7 +96,7 @@ def wait_for(predicate, timeout: float = 60.0, step: float = 0.01) -> bool:
 
 def _squad(root: Path, question: str) -> Path:
     data = root / "squad"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     for lang, q in (("en", "Who?"), ("de", question)):
         (data / f"{lang}.json").write_text(json.dumps({"data": [{"title": "T", "paragraphs": [
             {"context": "Ann was here.", "qas": [{"id": "q1", "question": q, "answers": [{"text": "Ann"}]}]}]}]}))

@@ -157,6 +157,8 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def _install(tmp: Path, target: Path) -> None:
     """Put the finished ``tmp`` at ``target``; the old output, if any, is removed only afterwards."""
+    if os.path.lexists(target) and target.is_dir() != tmp.is_dir():  # never swap a file for a directory
+        raise InputError(target, "is a directory" if target.is_dir() else "exists and is not a directory")
     if not os.path.lexists(target) or (target.is_file() and tmp.is_file()):
         os.replace(tmp, target)  # atomic for a file, and for a directory onto nothing
     elif _exchange(tmp, target):
