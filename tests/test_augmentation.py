@@ -287,7 +287,7 @@ def test_per_language_indexes_hold_only_their_language(small, tmp_path):
     index, queries = small
     m = augment_per_language(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / "per", fusion="mean", weight=0.5)
     assert m["languages"] == ["de", "fr"] and sorted(p.name for p in (tmp_path / "per").iterdir()) == \
-        ["de", "fr", "manifest.json"]
+        [".xqg-output.json", "de", "fr", "manifest.json"]
     for lang in ("de", "fr"):
         augment_index(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / lang, fusion="mean", weight=0.5,
                       languages=[lang])
