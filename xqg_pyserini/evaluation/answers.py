@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 
 from xqg_pyserini.data.benchmarks import read_xor_retrieve
 from xqg_pyserini.data.corpus import corpus_files as _collection_files
-from xqg_pyserini.data.io import InputError
+from xqg_pyserini.data.io import InputError, require_file
 from xqg_pyserini.data.mkqa import iter_json_lines, iter_lines
 from xqg_pyserini.data.trec import ranked, read_run
 from xqg_pyserini.evaluation.rkt import KT, _span_answers, xor_recall
