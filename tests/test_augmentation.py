@@ -229,10 +229,18 @@ def test_failure_midway_leaves_no_output_and_keeps_an_old_one(small, tmp_path, m
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep").write_text("old")
-    calls.clear()
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(InputError, match="not an output of `xqg augment`"):  # a directory not ours: never replaced
         augment_index(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / "out", fusion="mean", block_size=1)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep"]
+    (tmp_path / "out" / "keep").unlink()
+    monkeypatch.setattr(aug, "fuse_block", real)
+    augment_index(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / "out", fusion="mean", block_size=1)
+    old = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.name != "manifest.json"}
+    monkeypatch.setattr(aug, "fuse_block", flaky)
+    calls.clear()
+    with pytest.raises(RuntimeError, match="injected"):  # an earlier output of ours survives a failed rebuild
+        augment_index(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / "out", fusion="sum", block_size=1)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.name != "manifest.json"} == old
 
 
 @pytest.mark.parametrize("metric", [0, 1])
@@ -279,7 +287,7 @@ def test_per_language_indexes_hold_only_their_language(small, tmp_path):
     index, queries = small
     m = augment_per_language(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / "per", fusion="mean", weight=0.5)
     assert m["languages"] == ["de", "fr"] and sorted(p.name for p in (tmp_path / "per").iterdir()) == \
-        ["de", "fr", "manifest.json"]
+        [".xqg-output.json", "de", "fr", "manifest.json"]
     for lang in ("de", "fr"):
         augment_index(index, queries, TableEncoder(QUERY_VECTORS), tmp_path / lang, fusion="mean", weight=0.5,
                       languages=[lang])

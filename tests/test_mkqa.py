@@ -72,8 +72,8 @@ def test_reader_skip_rules_aliases_and_counts(tmp_path, gz):
     assert result["examples"] == 6 and result["no_answer"] == 3
     counts = {l: (v["questions"], v["no_query"]) for l, v in result["languages"].items()}
     assert counts == {"ja": (3, 0), "ko": (2, 1), "fi": (2, 1), "zh_cn": (3, 0)}
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{kind}.{l}.{ext}" for l in ("ja", "ko", "fi", "zh_cn") for kind, ext in (("topics", "tsv"), ("answers", "jsonl")))
+    assert sorted(p.name for p in out.iterdir()) == sorted([".xqg-output.json", *(
+        f"{kind}.{l}.{ext}" for l in ("ja", "ko", "fi", "zh_cn") for kind, ext in (("topics", "tsv"), ("answers", "jsonl")))])
     assert list(read_tsv(out / "topics.ja.tsv", 2)) == [["1", "question 1 in ja"], ["5", "question 5 in ja"], ["-6", "q"]]
     assert [r[0] for r in read_tsv(out / "topics.ko.tsv", 2)] == ["1", "5"]
     answers = [json.loads(l) for l in (out / "answers.ko.jsonl").read_text().splitlines()]
@@ -139,7 +139,7 @@ def test_outputs_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         prepare_mkqa(src, out, languages=["ja"])
     assert {p.name: p.read_text() for p in out.iterdir()} == before
-    assert sorted(before) == ["answers.ja.jsonl", "topics.ja.tsv"]  # and no temporary file left
+    assert sorted(before) == [".xqg-output.json", "answers.ja.jsonl", "topics.ja.tsv"]  # and no temporary file left
 
 
 def test_languages_named_and_script_checked():

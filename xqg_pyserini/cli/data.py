@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--split-articles", action=argparse.BooleanOptionalAction, default=None,
                    help="mark XQuAD's articles 0-35 train (split.tsv) or not (everything test); default: only when "
                         "the data set is XQuAD (xquad.<lang>.json files, 48 articles)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier benchmark directory")
     p.set_defaults(func=run_prepare)
 
     from xqg_pyserini.cli.options import language
@@ -29,6 +30,7 @@ def register(sub) -> None:
                                    "--corpus CORPUS.")
     p.add_argument("file", help="MKQA jsonl or jsonl.gz (the official mkqa.jsonl.gz)")
     p.add_argument("--out", required=True, help="directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier xqg mkqa output")
     p.add_argument("--languages", nargs="+", choices=MKQA_LANGUAGES, default=None, metavar="LANG",
                    help="MKQA codes (default: all 26)")
     p.add_argument("--answer-language", default="en", choices=MKQA_LANGUAGES, metavar="LANG",
@@ -52,9 +54,11 @@ def register(sub) -> None:
 
 def run_prepare(args) -> None:
     from xqg_pyserini.data.benchmarks import load_squad_dir
+    from xqg_pyserini.data.io import claim_output
 
+    claim_output(args.out, "prepare", overwrite=args.overwrite, inputs=[args.data], legacy=("benchmark.json",))
     bench = load_squad_dir(args.data, args.languages, split_articles=args.split_articles)
-    out = bench.save(args.out)
+    out = bench.save(args.out, overwrite=args.overwrite)
     train = sum(p.split == "train" for p in bench.passages.values())
     print(f"wrote {out}: {len(bench.passages)} passages ({train} train), languages {' '.join(bench.languages)}")
 
@@ -62,7 +66,7 @@ def run_prepare(args) -> None:
 def run_mkqa(args) -> None:
     from xqg_pyserini.data.mkqa import prepare_mkqa
 
-    summary = prepare_mkqa(args.file, args.out, args.languages, args.answer_language)
+    summary = prepare_mkqa(args.file, args.out, args.languages, args.answer_language, overwrite=args.overwrite)
     kept = " ".join(f"{lang}={v['questions']}" for lang, v in summary["languages"].items())
     print(f"wrote {summary['out_dir']}: {summary['examples']} examples; questions kept per language: {kept}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xqg_pyserini.cli.options import fraction, language, option, positive_int
+from xqg_pyserini.cli.options import allow_incomplete_option, fraction, language, option, positive_int
 
 
 def register(sub) -> None:
@@ -40,6 +40,9 @@ def register(sub) -> None:
     option(p, "--encoder", run_study, "model", dest="encoder", help="dense retriever checkpoint")
     option(p, "--work", run_study, help="where collections/ and indexes/ are")
     p.add_argument("--docs", default="docs", help="where study.md, study.json and figures/ are written")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier study's files in --docs "
+                                                            "(other files there are never touched)")
+    allow_incomplete_option(p)
     option(p, "--noise-rate", run_study, type=fraction, help="share of words misspelled (robustness; xqg misspell)")
     option(p, "--held-out", run_study, nargs="*", type=language, help="languages whose generated queries are removed (transfer)")
     p.set_defaults(func=run_study_command)
@@ -111,12 +114,17 @@ def run_demo_command(args) -> None:
 
 
 def run_study_command(args) -> None:
-    from xqg_pyserini.experiments.report import write_study_report
+    from xqg_pyserini.experiments.report import claim_study_outputs, write_study_report
     from xqg_pyserini.experiments.study import run_study
+    from xqg_pyserini.generation.queries import check_complete
 
+    from xqg_pyserini.data.io import require_file
+
+    check_complete(require_file(args.queries, "queries file"), args.allow_incomplete)  # all before the hours of work
+    claim_study_outputs(args.docs, args.overwrite)
     result = run_study(args.queries, args.work, args.encoder, noise_rate=args.noise_rate, held_out=args.held_out)
     command = "xqg study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "xqg study --queries ..."
-    print(f"wrote {write_study_report(result.to_json(), args.docs, command)}")
+    print(f"wrote {write_study_report(result.to_json(), args.docs, command, args.overwrite)}")
 
 
 def run_report(args) -> None:

@@ -1,7 +1,8 @@
 """``xqg index``, ``xqg augment``, ``xqg expand`` (stage: index)."""
 from __future__ import annotations
 
-from xqg_pyserini.cli.options import encoder_options, fraction, make_encoder, option, positive_int
+from xqg_pyserini.cli.options import (CORPUS_HELP, allow_incomplete_option, encoder_options, fraction, make_encoder,
+                                      option, overwrite_option, positive_int)
 
 
 def register(sub) -> None:
@@ -9,8 +10,10 @@ def register(sub) -> None:
                        description="BM25: Anserini's IndexCollection over a JsonCollection. Dense: encode every "
                                    "passage ('title text') into a FAISS IndexFlatIP with a docid file.")
     p.add_argument("kind", choices=["bm25", "dense"])
-    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file (id, contents|text, title)")
-    p.add_argument("--out", required=True, help="index directory to write (replaced only when complete)")
+    p.add_argument("--corpus", required=True, help=CORPUS_HELP)
+    p.add_argument("--out", required=True, help="index directory to write (new, empty, or an earlier index of this "
+                                                "kind with --overwrite; swapped in only when complete)")
+    overwrite_option(p, "index")
     encoder_options(p)
     p.set_defaults(func=run_index)
     _add_augment(sub)
@@ -20,15 +23,17 @@ def register(sub) -> None:
 def run_index(args) -> None:
     from xqg_pyserini.data.corpus import read_corpus
 
-    read_corpus(args.corpus)  # a bad corpus fails before a model is loaded or the JVM started
+    from xqg_pyserini.data.io import claim_output
+    import xqg_pyserini.index.faiss as faiss
+    import xqg_pyserini.index.lucene as lucene
+
+    read_corpus(args.corpus)  # a bad corpus or output fails before a model is loaded or Java started
+    kind = lucene if args.kind == "bm25" else faiss
+    claim_output(args.out, kind.COMMAND, overwrite=args.overwrite, inputs=[args.corpus], legacy=kind.LEGACY)
     if args.kind == "bm25":
-        from xqg_pyserini.index.lucene import build_bm25_index
-
-        out = build_bm25_index(args.corpus, args.out)
+        out = lucene.build_bm25_index(args.corpus, args.out, overwrite=args.overwrite)
     else:
-        from xqg_pyserini.index.faiss import build_faiss_index
-
-        out = build_faiss_index(args.corpus, make_encoder(args), args.out)
+        out = faiss.build_faiss_index(args.corpus, make_encoder(args), args.out, overwrite=args.overwrite)
     print(f"wrote {out}")
 
 
@@ -38,6 +43,7 @@ def query_selection(p, source) -> None:
     option(p, "--per-language", source, "queries_per_language", type=positive_int,
            help="first N queries (by i) per passage and language (default: all)")
     p.add_argument("--skip-unknown", action="store_true", help="skip (and count) queries whose docid is unknown")
+    allow_incomplete_option(p)
 
 
 def _add_augment(sub) -> None:
@@ -49,6 +55,7 @@ def _add_augment(sub) -> None:
                                    "Query embeddings are cached, so another --weight does not re-encode.")
     p.add_argument("--index", required=True, help="Pyserini FAISS index directory (index + docid)")
     p.add_argument("--out", required=True, help="augmented index directory to write (appears only when complete)")
+    overwrite_option(p, "augmented index")
     query_selection(p, augment_index)
     option(p, "--fusion", augment_index, choices=FUSIONS, help="sum (the paper) or mean")
     option(p, "--weight", augment_index, type=fraction, help="a (sum) or b (mean), in [0, 1]")
@@ -63,12 +70,18 @@ def _add_augment(sub) -> None:
 def run_augment(args) -> None:
     from xqg_pyserini.index.augment import augment_index, augment_per_language, check_selection
 
+    from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.generation.queries import check_complete
+
     run = augment_per_language if args.per_language_indexes else augment_index
-    # the queries file, the index and the selection are checked before a model is loaded
+    # the queries file, the index, the selection and the output are checked before a model is loaded
+    check_complete(args.queries, args.allow_incomplete)
     check_selection(args.index, args.queries, args.languages, args.queries_per_language)
+    claim_output(args.out, "augment", overwrite=args.overwrite, inputs=[args.index, args.queries], legacy=("manifest.json",))
     manifest = run(args.index, args.queries, make_encoder(args), args.out, fusion=args.fusion, weight=args.weight,
                    normalize=args.normalize, languages=args.languages, queries_per_language=args.queries_per_language,
-                   on_unknown_docid="skip" if args.skip_unknown else "error", block_size=args.block_size)
+                   on_unknown_docid="skip" if args.skip_unknown else "error", block_size=args.block_size,
+                   overwrite=args.overwrite)
     print(f"wrote {args.out}: {manifest['counts']}")
 
 
@@ -78,8 +91,9 @@ def _add_expand(sub) -> None:
     p = sub.add_parser("expand", help="cross-lingual doc2query: append generated queries to passages (for BM25)",
                        description="Writes a JsonCollection .jsonl whose contents end with each passage's "
                                    "generated queries; index it with `xqg index bm25`.")
-    p.add_argument("--corpus", required=True, help="JsonCollection directory or .jsonl file")
-    p.add_argument("--out", required=True, help=".jsonl file to write (put it alone in a directory to index it)")
+    p.add_argument("--corpus", required=True, help="JsonCollection .jsonl file, or a directory holding exactly one")
+    p.add_argument("--out", required=True, help=".jsonl file to write (index it with: xqg index bm25 --corpus OUT)")
+    overwrite_option(p, "expanded corpus")
     query_selection(p, expand_corpus)
     p.set_defaults(func=run_expand)
 
@@ -87,7 +101,10 @@ def _add_expand(sub) -> None:
 def run_expand(args) -> None:
     from xqg_pyserini.index.expand import expand_corpus
 
+    from xqg_pyserini.generation.queries import check_complete
+
+    check_complete(args.queries, args.allow_incomplete)
     counts = expand_corpus(args.corpus, args.queries, args.out, args.languages, args.queries_per_language,
-                           "skip" if args.skip_unknown else "error")
+                           "skip" if args.skip_unknown else "error", overwrite=args.overwrite)
     print(f"wrote {args.out}: {counts}")
 

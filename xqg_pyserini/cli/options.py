@@ -81,6 +81,23 @@ def language(text: str) -> str:
     return text
 
 
+CORPUS_HELP = ("Pyserini JsonCollection: a .jsonl file (that file only) or a directory (every .jsonl/.json file "
+               "directly in it); each line an object with id, and contents or title + text")
+
+
+def overwrite_option(p, what: str) -> None:
+    """``--overwrite``: replace an earlier output of the same command (never anything else)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace --out if it is an earlier {what} written by this command (anything else at --out is "
+                        "refused, never deleted)")
+
+
+def allow_incomplete_option(p) -> None:
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="use a generated-queries file whose generation has not finished (its .meta.json says "
+                        "complete: false)")
+
+
 def encoder_options(p) -> None:
     """The dense encoder's options, defaults from :class:`~xqg_pyserini.encode.encoders.TransformerEncoder`."""
     from xqg_pyserini.encode.encoders import TransformerEncoder

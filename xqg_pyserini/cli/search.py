@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "test", "all"])
     p.add_argument("--output-dir", help="runs directory for --benchmark (files <name>.<lang>.trec)")
     p.add_argument("--name", default=None, help="method name for run files and the run tag")
+    p.add_argument("--overwrite", action="store_true", help="replace existing run files (TREC runs only; any other "
+                                                            "file in the way is refused, never deleted)")
     p.set_defaults(func=run_search)
 
     p = sub.add_parser("fuse", help="reciprocal-rank fusion of TREC run files (pyserini.fusion)")
@@ -26,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--output", required=True)
     option(p, "--rrf-k", reciprocal_rank_fusion, type=positive_int, help="RRF's k")
     option(p, "--k", reciprocal_rank_fusion, type=positive_int, help="hits kept per query")
+    p.add_argument("--overwrite", action="store_true", help="replace --output if it is an existing TREC run")
     p.set_defaults(func=run_fuse)
 
 
@@ -84,20 +87,30 @@ def run_search(args) -> None:
         jobs = [(bench.topics(lang, args.split), lang) for lang in args.languages or bench.languages]
     else:
         raise InputError(None, "give --topics and --output, or --benchmark and --output-dir")
-    # Inputs are checked: now the JVM and the model.
-    from xqg_pyserini.search.searchers import run_path, search_to_file
+    from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.data.trec import is_run_file, run_path
 
-    searcher, method = make_searcher(args)
-    name = args.name or method
+    name = args.name or ("hybrid" if args.bm25 and args.dense else "dense" if args.dense else "bm25")
+    outputs = [target if args.topics else run_path(args.output_dir, name, target) for _, target in jobs]
+    for out in outputs:  # every run file may be written (or replaced) before a searcher is started
+        claim_output(out, "search", overwrite=args.overwrite, directory=False, recognise=is_run_file,
+                     inputs=[args.topics, args.bm25, args.dense, args.benchmark])
+    # Inputs are checked: now the JVM and the model.
+    from xqg_pyserini.search.searchers import search_to_file
+
+    searcher, _ = make_searcher(args)
     hybrid = HybridSettings(alpha=args.alpha)
-    for topics, target in jobs:
-        out = target if args.topics else run_path(args.output_dir, name, target)
+    for (topics, _), out in zip(jobs, outputs):
         search_to_file(searcher, topics, out, name, args.k, hybrid=hybrid)
         print(f"wrote {out}")
 
 
 def run_fuse(args) -> None:
+    from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.data.trec import is_run_file
     from xqg_pyserini.search.fusion import reciprocal_rank_fusion
 
+    claim_output(args.output, "fuse", overwrite=args.overwrite, directory=False, recognise=is_run_file,
+                 inputs=args.runs)
     reciprocal_rank_fusion(args.runs, args.output, rrf_k=args.rrf_k, k=args.k)
     print(f"wrote {args.output}")

@@ -43,11 +43,14 @@ def register(sub) -> None:
     p.add_argument("--pairs", default=None, help='JSONL of {"title","passage","lang","question"} (default: XQuAD)')
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
     p.add_argument("--split", default="train", help="XQuAD split to learn from (train = articles 0-35)")
+    p.add_argument("--allow-test-split", action="store_true",
+                   help="allow --split test/all: training on the test articles leaks them into every evaluation")
     p.add_argument("--languages", nargs="+", type=language, default=None,
                    help="question languages (default: the 11 XQuAD ones)")
     p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-v2)")
     p.add_argument("--work-dir", default=None, help="checkpoint and log directory (default: <cache>/train/<out name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_MODEL)
     _config_options(p, GeneratorTrainConfig, ["base", "lora_r", "lora_alpha", "lr", "prefix_shared", "epochs",
                                               "max_targets", "trim_vocabulary", "batch_size", "max_pairs",
                                               "max_minutes", "max_input_tokens", "seed", "bf16", "threads"],
@@ -62,6 +65,7 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
     p.add_argument("--languages", nargs="*", default=None, help="question languages (default: the 11 non-English)")
     p.add_argument("--out", default=None, help="JSONL to write (default: <cache>/training/xquad-train.<miner>.jsonl)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier training file")
     option(p, "--miner", build_training_data, choices=["dense", "bm25", "none"],
            help="mine hard negatives with the dense or BM25 index; none = random negatives")
     p.add_argument("--index", default=None, help="index to mine with (default: indexes/xquad/e5-small or .../bm25)")
@@ -84,6 +88,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="model directory (default: <cache>/models/xqg-e5-small-xquad)")
     p.add_argument("--work-dir", default=None, help="checkpoint and train.log (default: <cache>/train/<out name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_MODEL)
     _config_options(p, RetrieverTrainConfig, ["base", "preset", "pooling", "similarity", "temperature",
                                               "query_max_length", "passage_max_length", "batch_size",
                                               "queries_per_passage", "accumulation_steps", "epochs", "max_steps",
@@ -95,6 +100,18 @@ def register(sub) -> None:
     option(p, "--train-word-embeddings", RetrieverTrainConfig, "freeze_word_embeddings", action="store_false",
            help="also train the word embedding matrix")
     p.set_defaults(func=run_train_retriever)
+
+
+OVERWRITE_MODEL = ("replace --out if it is an earlier model of this command (the default place in the cache is "
+                   "always replaced; anything else at --out is refused, never deleted)")
+
+
+def _claim(out, command: str, overwrite: bool, legacy: tuple[str, ...], inputs=()) -> None:
+    """Refuse an unusable --out before training starts (a default output in the cache is ours to replace)."""
+    from xqg_pyserini.data.io import claim_output
+
+    if out is not None:
+        claim_output(out, command, overwrite=overwrite, inputs=inputs, legacy=legacy)
 
 
 def _non_negative(text: str) -> float:
@@ -109,10 +126,17 @@ def _config(cls, args):
 
 
 def run_train_generator(args) -> None:
+    from xqg_pyserini.data.io import InputError
     from xqg_pyserini.data.languages import XQUAD_LANGUAGES
     from xqg_pyserini.train.config import GeneratorTrainConfig
     from xqg_pyserini.train.generator import train_from_sources
 
+    if args.split not in ("train", "test", "all"):
+        raise InputError(None, f"unknown --split {args.split!r}; choose train, test or all")
+    if args.split != "train" and not args.pairs and not args.allow_test_split:
+        raise InputError(None, f"--split {args.split} trains on the test articles, which leaks them into every "
+                               "evaluation; pass --allow-test-split if that is intended")
+    _claim(args.out, "train-generator", args.overwrite, ("generator.json",), [args.pairs, args.data])
     out = train_from_sources(args.out, args.pairs, args.data, args.split, args.languages or XQUAD_LANGUAGES,
                              _config(GeneratorTrainConfig, args), args.work_dir, resume=not args.restart,
                              progress=not args.no_progress)
@@ -120,19 +144,23 @@ def run_train_generator(args) -> None:
 
 
 def run_build_training_data(args) -> None:
-    from xqg_pyserini.data.io import cache_dir
-    from xqg_pyserini.train.data import build_training_data
+    from xqg_pyserini.data.io import cache_dir, claim_output
+    from xqg_pyserini.train.data import build_training_data, is_training_file
 
     out = args.out or cache_dir("training") / f"xquad-train.{args.miner}.jsonl"
+    claim_output(out, "build-training-data", overwrite=args.overwrite or not args.out, directory=False,
+                 recognise=is_training_file, inputs=[args.data, args.index])
     summary = build_training_data(out, args.data, args.languages, "train", args.miner, args.index, args.encoder,
                                   args.negatives, args.depth, args.mine_with, args.pool, args.seed)
     print(f"wrote {out}: {summary}")
 
 
 def run_train_retriever(args) -> None:
+    from xqg_pyserini.models.e5 import MARKER
     from xqg_pyserini.train.config import RetrieverTrainConfig
     from xqg_pyserini.train.retriever import train_from_file
 
+    _claim(args.out, "train-retriever", args.overwrite, (MARKER,), [args.train, args.corpus])
     out = train_from_file(args.train, args.out, _config(RetrieverTrainConfig, args), args.corpus, args.work_dir,
                           resume=not args.restart)
     print(f"wrote {out}")

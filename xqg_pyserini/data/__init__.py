@@ -8,9 +8,10 @@ qrels and topics files), ``corpus`` (the one JsonCollection reader, ``read_corpu
 from xqg_pyserini._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".io": "InputError MappedMatrix atomic_dir atomic_file cache_dir npy_matrix read_jsonl read_tsv require_file "
+    ".io": "InputError MappedMatrix OUTPUT_MARKER atomic_dir atomic_file cache_dir claim_output clean_stale_temps "
+           "mark_output npy_matrix read_jsonl read_tsv require_file scratch_dir "
            "resources_dir sha256_file write_json",
-    ".trec": "Qrels Run ranked read_qrels read_run read_topics run_path write_run",
+    ".trec": "Qrels Run is_run_file ranked read_qrels read_run read_topics run_path write_run",
     ".corpus": "CorpusPassage clean_text corpus_file corpus_files corpus_sha256 read_corpus",
     ".benchmarks": "Benchmark PIVOT Passage Question TRAIN_ARTICLES default_data_dir find_squad_files load_squad_dir "
                    "read_xor_retrieve xquad_training_pairs",

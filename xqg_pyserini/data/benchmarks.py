@@ -94,10 +94,11 @@ class Benchmark:
             return qs
         return [q for q in qs if q.docid and self.passages[q.docid].split == split]
 
-    def save(self, out_dir: str | Path) -> Path:
-        """Write the benchmark directory atomically (see module docstring for the layout)."""
+    def save(self, out_dir: str | Path, overwrite: bool = True) -> Path:
+        """Write the benchmark directory atomically (see module docstring for the layout); an existing
+        directory is replaced only if it is an earlier benchmark directory (and ``overwrite``)."""
         out = Path(out_dir)
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, overwrite, command="prepare", legacy=("benchmark.json",)) as tmp:
             (tmp / "corpus").mkdir()
             with open(tmp / "corpus" / "docs.jsonl", "w", encoding="utf-8") as f:
                 for p in self.passages.values():

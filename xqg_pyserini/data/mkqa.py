@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from xqg_pyserini.data.corpus import clean_text
-from xqg_pyserini.data.io import InputError, atomic_file, require_file
+from xqg_pyserini.data.io import InputError, atomic_dir, atomic_file, claim_output, require_file
 
 __all__ = ["MKQA_LANGUAGES", "SKIPPED_ANSWER_TYPES", "answer_strings", "iter_json_lines", "iter_lines",
            "prepare_mkqa", "read_mkqa", "write_answers", "write_topics"]
@@ -185,18 +185,23 @@ def write_answers(answers: dict[str, list[str]], path: str | os.PathLike) -> Pat
 
 
 def prepare_mkqa(file: str | os.PathLike, out_dir: str | os.PathLike, languages: Iterable[str] | None = None,
-                 answer_language: str = "en") -> dict:
+                 answer_language: str = "en", overwrite: bool = True) -> dict:
     """MKQA jsonl(.gz) -> ``topics.<lang>.tsv`` and ``answers.<lang>.jsonl`` in ``out_dir`` per language.
 
     ``languages``: MKQA codes (default all 26). ``answer_language``: the corpus's language, whose
     answers (text + aliases; unanswerable, long_answer and binary skipped) are kept for every query
-    language. Each file is written to a temporary name and renamed; nothing is written when the
-    input is bad (InputError naming file and line). Returns {"source", "out_dir", "answer_language",
-    "examples", "no_answer", "languages": {lang: {"questions", "no_query", "topics", "answers"}}}.
+    language. ``out_dir`` is written whole into a temporary directory swapped into place: it must be
+    new, empty or an earlier ``xqg mkqa`` output (replaced only if ``overwrite``), never the input's
+    folder; nothing is written when the input is bad (InputError naming file and line). Returns
+    {"source", "out_dir", "answer_language", "examples", "no_answer", "languages": {lang: {"questions",
+    "no_query", "topics", "answers"}}}.
     """
-    topics, answers, counts = read_mkqa(file, languages, answer_language)
     out = Path(out_dir)
-    for lang, info in counts["languages"].items():
-        info["topics"] = str(write_topics(topics[lang], out / f"topics.{lang}.tsv"))
-        info["answers"] = str(write_answers({q: answers[q] for q in topics[lang]}, out / f"answers.{lang}.jsonl"))
+    claim_output(out, "mkqa", overwrite=overwrite, inputs=[file])
+    topics, answers, counts = read_mkqa(file, languages, answer_language)
+    with atomic_dir(out, overwrite, command="mkqa", inputs=[file]) as tmp:
+        for lang, info in counts["languages"].items():
+            write_topics(topics[lang], tmp / f"topics.{lang}.tsv")
+            write_answers({q: answers[q] for q in topics[lang]}, tmp / f"answers.{lang}.jsonl")
+            info["topics"], info["answers"] = str(out / f"topics.{lang}.tsv"), str(out / f"answers.{lang}.jsonl")
     return {"source": str(file), "out_dir": str(out), "answer_language": answer_language, **counts}

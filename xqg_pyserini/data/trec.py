@@ -22,6 +22,17 @@ def ranked(docs: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
+def is_run_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts with a 6-column TREC run line (what ``xqg search`` may replace)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            parts = f.readline().split()
+        int(parts[3]), float(parts[4])
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+        return False
+    return len(parts) == 6
+
+
 def write_run(run: Mapping[str, Mapping[str, float]], path: str | os.PathLike, tag: str) -> Path:
     """Write a 6-column TREC run atomically; scores use repr so reading back is lossless."""
     if not tag or any(c.isspace() for c in tag):

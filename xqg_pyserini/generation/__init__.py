@@ -11,10 +11,11 @@ from xqg_pyserini._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".runner": "CorpusReport GenerationSettings default_output generate generate_corpus resume_state shard_of "
                "split_docids",
-    ".queries": "check_query_row iter_query_rows read_queries",
+    ".queries": "check_complete check_query_row iter_query_rows read_queries",
     ".config": "QueryGenerator Request Sampling",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
-    ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes load_generator resolve_generator shipped_generator_dir",
+    ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "
+                "shipped_generator_dir",
     ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT PASSAGE_FIRST causal_prompt causal_prompt_ids causal_target_ids prefix_ids "
                 "seq2seq_prompt suffix_ids target_ids",
     ".fast": "FastGenerator SharedPrefixDecoder",

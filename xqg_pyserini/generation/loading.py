@@ -49,15 +49,34 @@ def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
     return path, meta, resolve_base(meta["base"]) if adapter else path, adapter
 
 
+#: The files whose bytes make a generator what it is (a LoRA adapter, or a full checkpoint).
+FINGERPRINTED = ("generator.json", "adapter_model.safetensors", "adapter_config.json", "model.safetensors",
+                 "config.json")
+
+
+def generator_fingerprint(path: Path) -> str:
+    """A short sha256 over the generator's own files: retraining under the same id changes it."""
+    import hashlib
+
+    from xqg_pyserini.data.io import sha256_file
+
+    digest = hashlib.sha256()
+    for name in FINGERPRINTED:
+        if (path / name).is_file():
+            digest.update(f"{name} {sha256_file(path / name)}\n".encode())
+    return digest.hexdigest()[:12]
+
+
 def ct2_model(spec: str) -> tuple[Path, Path, dict]:
     """(CTranslate2 int8 dir, tokenizer dir, generator.json) for a causal generator; converted
-    once into ``cache_dir("models")/<id>-ct2-int8`` (a LoRA adapter is merged first)."""
+    once into ``cache_dir("models")/<id>-<fingerprint>-ct2-int8`` (a LoRA adapter is merged first),
+    so a generator retrained under the same id gets a fresh conversion, never a stale one."""
     import tempfile
 
     from transformers import AutoModelForCausalLM
 
     path, meta, base, adapter = _generator_parts(spec)
-    target = cache_dir("models") / f"{meta.get('id') or path.name}-ct2-int8"
+    target = cache_dir("models") / f"{meta.get('id') or path.name}-{generator_fingerprint(path)}-ct2-int8"
     if not (target / "model.bin").exists():
         from ctranslate2.converters import TransformersConverter
 

@@ -3,10 +3,13 @@
 A generation output is JSONL, one line per query: ``{"docid", "lang", "i", "query", "generator"}``
 (``i`` counts the queries of one (docid, lang) from 0). :func:`iter_query_rows` validates and yields
 the rows; everything that reads such a file (augmentation, expansion, query quality, the
-precomputed generator) goes through it or through :func:`check_query_row`.
+precomputed generator) goes through it or through :func:`check_query_row`. A file whose sidecar
+``<file>.meta.json`` says its generation has not finished is refused by :func:`check_complete`
+(unless partial is explicitly fine), so an interrupted run is never mistaken for a whole one.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +17,22 @@ from typing import Iterator
 from xqg_pyserini.data.io import InputError, read_jsonl
 
 PathLike = str | os.PathLike
+
+
+def check_complete(path: PathLike, allow_incomplete: bool = False) -> None:
+    """Refuse a generated-queries file whose ``.meta.json`` says ``"complete": false`` (a generation
+    that was stopped), unless ``allow_incomplete``. A file without the sidecar (written by other
+    tools) is taken as it is."""
+    meta = Path(f"{path}.meta.json")
+    if allow_incomplete or not meta.is_file():
+        return
+    try:
+        complete = json.loads(meta.read_text(encoding="utf-8")).get("complete", True)
+    except (OSError, ValueError, AttributeError):
+        raise InputError(meta, "unreadable generation metadata (not a JSON object)") from None
+    if complete is False:
+        raise InputError(path, "its generation did not finish (.meta.json says complete: false); resume it by "
+                               "running the same `xqg generate` command again, or pass --allow-incomplete")
 
 
 def check_query_row(path: PathLike, number: int, row: dict) -> tuple[str, str, int, str]:

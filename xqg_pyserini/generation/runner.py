@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from xqg_pyserini.data.corpus import corpus_sha256, read_corpus
+from xqg_pyserini.data.corpus import corpus_files, corpus_sha256, read_corpus
 from xqg_pyserini.data.io import InputError, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling
@@ -33,6 +33,20 @@ class CorpusReport:
     """What reading the corpus kept and skipped (nothing is dropped without a count)."""
     passages: int = 0
     skipped_empty: list[str] = field(default_factory=list)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_output(corpus: str | Path, target: Path) -> None:
+    """``target`` may be written (resumed, or replaced with overwrite): it is not the corpus nor holds
+    it, and if it exists it is an earlier generation output (its ``.meta.json`` is beside it)."""
+    if any(_inside(Path(f).resolve(), target.resolve()) for f in [corpus, *corpus_files(corpus)]):
+        raise InputError(target, f"is or contains the corpus ({corpus}); choose another --out")
+    if os.path.lexists(target) and not target.with_name(target.name + ".meta.json").exists():
+        raise InputError(target, "exists and is not an output of `xqg generate` (no .meta.json beside it); "
+                                 "refusing to touch it (choose another --out)")
 
 
 def shard_of(docid: str, num_shards: int) -> int:
@@ -138,6 +152,8 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
         raise InputError(None, f"shard must be in [0, {num_shards})")
     everything = read_corpus(corpus)
     passages = [p for p in everything if p.text]
+    if not passages:
+        raise InputError(corpus, f"no passage has text ({len(everything)} empty); nothing to generate queries for")
     report = CorpusReport(len(passages), [p.docid for p in everything if not p.text])
     wanted = set(docids) if docids is not None else None
     if wanted is not None:
@@ -151,6 +167,7 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
     target = Path(out) if out else default_output(
         corpus, generator.id, {**asdict(settings), "docids": sorted(wanted) if wanted is not None else None})
     meta_path = target.with_name(target.name + ".meta.json")
+    check_output(corpus, target)
     if overwrite:
         target.unlink(missing_ok=True)
     elif target.exists() and meta_path.exists():
@@ -158,8 +175,6 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
         if old != json.loads(json.dumps(asdict(settings))):
             raise InputError(target, "exists with different settings (generator, languages, n, sampling or shard); "
                                      "pass --overwrite or choose another --out")
-    elif target.exists():
-        raise InputError(target, "exists without its .meta.json; pass --overwrite or choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     machine = _machine(generator)
     write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False, "machine": machine})
@@ -270,7 +285,10 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                  max_input_tokens=max_input_tokens, seed=seed)
     sampling = replace(Sampling(), **{k: v for k, v in given.items() if v is not None})
-    read_corpus(corpus)  # bad corpus lines fail before a model is loaded
+    if not any(p.text for p in read_corpus(corpus)):  # bad corpus lines fail before a model is loaded
+        raise InputError(corpus, "no passage has text; nothing to generate queries for")
+    if out is not None:
+        check_output(corpus, Path(out))
     docids = split_docids(corpus, split) if split else None
     import torch
 

@@ -28,6 +28,9 @@ from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
 
 __all__ = ["AugmentationPlan", "augment_index", "augment_per_language", "check_options", "check_selection", "fuse_block"]
 FUSIONS = ("sum", "mean")
+COMMAND = "augment"
+#: What marks an augmented index written before output markers existed.
+LEGACY = ("manifest.json",)
 DEFAULT_BLOCK = 4096  # passage vectors per block
 QUERY_CHUNK = 1024  # query embeddings gathered at a time
 PathLike = str | os.PathLike
@@ -171,8 +174,9 @@ class AugmentationPlan:
         return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
 
     def write(self, out_dir: PathLike, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
-              block_size: int = DEFAULT_BLOCK, started: float | None = None) -> dict:
-        """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically."""
+              block_size: int = DEFAULT_BLOCK, started: float | None = None, overwrite: bool = True) -> dict:
+        """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically;
+        an existing ``out_dir`` is replaced only if it is an earlier augmented index (and ``overwrite``)."""
         started = time.perf_counter() if started is None else started
         check_options(fusion, weight, block_size)
         out = Path(out_dir)
@@ -182,7 +186,8 @@ class AugmentationPlan:
             warnings.warn(f"{self.embeddings.keys.path}: passages have {self.counts['queries_per_passage']} queries; "
                           "with fusion='sum' those with more queries are favoured (fusion='mean' is not)")
         source = hashlib.sha256()
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, overwrite, command=COMMAND, inputs=[self.index_dir, self.embeddings.keys.path],
+                        legacy=LEGACY) as tmp:
             digest = write_flat_index(tmp / "index", self.dimension, self.ntotal,
                                       self.blocks(fusion, weight, normalize, block_size, source), self.metric)
             shutil.copyfile(self.docid_path, tmp / "docid")
@@ -233,7 +238,7 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
                   fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
                   languages: Sequence[str] | None = None, queries_per_language: int | None = None,
                   on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
-                  cache: PathLike | None = None) -> dict:
+                  cache: PathLike | None = None, overwrite: bool = True) -> dict:
     """Augment a Pyserini FAISS flat index with generated queries; returns the manifest written.
 
     ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused).
@@ -243,14 +248,14 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
     check_selection(index_dir, queries_file, languages, queries_per_language)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
-    return plan.write(out_dir, fusion, weight, normalize, block_size, started)
+    return plan.write(out_dir, fusion, weight, normalize, block_size, started, overwrite)
 
 
 def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings, encoder, out_dir: PathLike,
                          languages: Sequence[str] | None = None, fusion: str = "sum", weight: float = 0.01,
                          normalize: bool = False, queries_per_language: int | None = None,
                          on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
-                         cache: PathLike | None = None) -> dict:
+                         cache: PathLike | None = None, overwrite: bool = True) -> dict:
     """One augmented index per target language, ``out_dir/<lang>/``, each fused with that language's
     queries only (all languages of the file by default); queries are embedded once for all."""
     started = time.perf_counter()
@@ -258,7 +263,8 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
     check_selection(index_dir, queries_file, languages, queries_per_language)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
-    with atomic_dir(out_dir) as tmp:
+    sources = [index_dir, None if isinstance(queries_file, QueryEmbeddings) else queries_file]
+    with atomic_dir(out_dir, overwrite, command=COMMAND, inputs=sources, legacy=LEGACY) as tmp:
         parts = {lang: AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid)
                  .write(tmp / lang, fusion, weight, normalize, block_size) for lang in langs}
         manifest = {"kind": "xqg-per-language", "languages": langs, "index": str(index_dir), "fusion": fusion,

@@ -22,15 +22,27 @@ from xqg_pyserini.index.augment import check_options
 PathLike = str | os.PathLike
 
 
+def is_collection_file(path: Path) -> bool:
+    """Whether ``path`` starts like an expansion output (a JsonCollection line with id and contents)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            row = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("contents"), str)
+
+
 def expand_corpus(corpus_jsonl: PathLike, queries_file: PathLike, out_jsonl: PathLike,
                   languages: Sequence[str] | None = None, queries_per_language: int | None = None,
-                  on_unknown_docid: str = "error") -> dict:
+                  on_unknown_docid: str = "error", overwrite: bool = True) -> dict:
     """Write ``out_jsonl`` (atomically): the corpus with each passage's selected queries appended to
     ``contents`` (ordered by language, then ``i``; whitespace collapsed). Other fields are kept.
 
     Returns counts. Queries whose docid is not in the corpus are an error naming the queries file and
     line, or are skipped and counted with ``on_unknown_docid="skip"``. The corpus is read with
     :func:`~xqg_pyserini.data.corpus.read_corpus`; rows without ``contents`` get ``title text``.
+    An existing ``out_jsonl`` is replaced only if it is a JsonCollection file (and ``overwrite``), and
+    never if it is the corpus or the queries file.
     """
     check_options(on_unknown_docid=on_unknown_docid, queries_per_language=queries_per_language)
     source = corpus_file(corpus_jsonl)
@@ -44,7 +56,8 @@ def expand_corpus(corpus_jsonl: PathLike, queries_file: PathLike, out_jsonl: Pat
             by_doc.setdefault(docid, []).append((lang, i, clean_text(query), line))
     counts = {"passages": 0, "passages_expanded": 0, "queries_used": 0}
     passages = read_corpus(source)  # the corpus contract every command shares, checked up front
-    with atomic_file(out_jsonl) as out:
+    with atomic_file(out_jsonl, command="expand", overwrite=overwrite, inputs=[source, queries_path],
+                     recognise=is_collection_file) as out:
         for (_, row), passage in zip(read_jsonl(source), passages):
             row["id"] = passage.docid  # Anserini's JsonCollection reads "id" and "contents"
             if not isinstance(row.get("contents"), str):

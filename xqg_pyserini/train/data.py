@@ -103,8 +103,19 @@ def read_training_file(path: str | Path, corpus: Mapping[str, Passage] | None = 
     return examples
 
 
-def write_training_file(examples: Iterable[TrainingExample], path: str | Path) -> Path:
-    with atomic_file(path) as out:
+def is_training_file(path: Path) -> bool:
+    """Whether ``path`` starts like a Tevatron training file (what build-training-data may replace)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            row = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(row, dict) and "query" in row and "positive_passages" in row
+
+
+def write_training_file(examples: Iterable[TrainingExample], path: str | Path, overwrite: bool = True) -> Path:
+    """Write the Tevatron JSONL atomically; an existing file is replaced only if it is one (and ``overwrite``)."""
+    with atomic_file(path, command="build-training-data", overwrite=overwrite, recognise=is_training_file) as out:
         for ex in examples:
             out.write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
     return Path(path)

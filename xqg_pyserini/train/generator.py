@@ -272,7 +272,7 @@ def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: boo
             "train_seconds": seconds, "train_minutes": round(seconds / 60, 1), "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "dtype": "bfloat16 autocast" if cfg.bf16 else "float32",
             "vocabulary": len(vocab) if vocab else None}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="train-generator", legacy=("generator.json",)) as tmp:  # never a foreign dir
         if cfg.lora_r > 0:
             from peft import get_peft_model_state_dict
 

@@ -244,7 +244,7 @@ def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, hist
                       f"(recorded in {MARKER} under encoder_settings)")
     encoder.model.eval()
     base_dir = Path(encoder.path)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, command="train-retriever", legacy=(MARKER,)) as tmp:  # never a foreign dir
         encoder.model.save_pretrained(tmp, safe_serialization=True)
         copied = [f for f in base_dir.glob("*") if f.is_file() and (f.name.startswith(("tokenizer", "sentencepiece",
                   "vocab", "spiece")) or f.name == "special_tokens_map.json")] if base_dir.is_dir() else []
