@@ -262,7 +262,7 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     parts += ["## The shipped generator", "",
               f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
               f"{', '.join(meta['config'].get('lora_targets', []))}, trained with "
-              f"`{' '.join(meta.get('command', ['xqg', 'train-generator']))}`.", "",
+              f"`{' '.join(meta.get('command', ['xqg', 'train-generator']))}`. {meta.get('command_note', '')}", "",
               markdown_table(["pairs seen", "training pairs", "epochs", "passages", "steps", "minutes", "CPU", "threads",
                               "first loss", "final loss (mean of last 20 steps)", "kept vocabulary"],
                              [[meta.get("pairs_seen"), meta.get("training_pairs"), meta.get("epochs_seen"),
