@@ -66,7 +66,7 @@ def main() -> None:
     from xqg_pyserini.generation.runner import default_batch_size
     from xqg_pyserini.generation import Request, Sampling
     from xqg_pyserini.languages import XQUAD_LANGUAGES
-    from xqg_pyserini.models.cpu import cpu_model
+    from xqg_pyserini.models.cpu import cpu_label
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generator", default="xqg")
@@ -85,7 +85,7 @@ def main() -> None:
     keep = split_docids(args.corpus, args.split) if args.split else None
     passages = [p for p in read_corpus(args.corpus) if keep is None or p[0] in keep][:args.passages]
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
-    cpu = cpu_model()
+    cpu = cpu_label()
     results = {}
     for backend in args.backends:
         gen, kind, dtype = _loader(backend, args.generator, sampling)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from xqg_pyserini.generation.fast import FastGenerator, SharedPrefixDecoder
-from xqg_pyserini.models.cpu import apply_dtype, pick_dtype
+from xqg_pyserini.models.cpu import apply_dtype, cpu_kind, pick_dtype
 from xqg_pyserini.generation import HFGenerator, Request, Sampling
 from xqg_pyserini.generation.prompts import PASSAGE_FIRST
 
@@ -57,6 +57,12 @@ def test_trimmed_vocabulary_only_writes_kept_or_prompt_tokens(tiny_causal):
                                             ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"), (set(), "float32")])
 def test_auto_dtype_picks_bf16_only_with_hardware_support(flags, expected):
     assert pick_dtype(flags) == expected
+
+
+@pytest.mark.parametrize("flags,kind", [({"avx2", "fma"}, "AVX2"), ({"avx2", "avx512f", "avx512_bf16"}, "AVX512-BF16"),
+                                        ({"avx512f", "avx512_bf16", "amx_bf16"}, "AMX"), ({"avx2", "avx512f"}, "AVX-512")])
+def test_cpu_kind_names_the_widest_units(flags, kind):
+    assert cpu_kind(flags) == kind
 
 
 def test_int8_and_bf16_decoders_run(tiny_causal):

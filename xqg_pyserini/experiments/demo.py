@@ -21,7 +21,7 @@ from xqg_pyserini.data.languages import check_languages
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages
 from xqg_pyserini.index.faiss import ensure_faiss
 from xqg_pyserini.index.lucene import ensure_bm25
-from xqg_pyserini.models.cpu import cpu_model
+from xqg_pyserini.models.cpu import cpu_label
 from xqg_pyserini.search.config import SearchSettings
 
 
@@ -150,7 +150,7 @@ def run_demo(data_dir: str | None = None, languages: list[str] | None = None, sp
                         if meta.exists() else {})}
     write_json(runs_dir / "results.json", {
         "data": str(data_dir or "xquad"), "languages": bench.languages, "split": split, "train_passages": train,
-        "model": model, "k": k, "seconds": result.seconds, "cpu": cpu_model(), "xqg": generated,
+        "model": model, "k": k, "seconds": result.seconds, "cpu": cpu_label(), "xqg": generated,
         "tables": {m: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for m, t in result.tables.items()}})
     with atomic_file(runs_dir / "tables.txt") as f:
         f.write(result.format() + "\n")

@@ -129,9 +129,9 @@ def _machine(generator) -> dict:
     """Which CPU, dtype and threads produced an output (speed and, off float32, samples depend on them)."""
     import torch
 
-    from xqg_pyserini.models.cpu import cpu_model
+    from xqg_pyserini.models.cpu import cpu_label
 
-    return {"cpu": cpu_model(), "dtype": getattr(generator, "dtype", "float32"), "threads": torch.get_num_threads(),
+    return {"cpu": cpu_label(), "dtype": getattr(generator, "dtype", "float32"), "threads": torch.get_num_threads(),
             "decoder": type(generator).__name__}
 
 

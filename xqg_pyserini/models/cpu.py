@@ -36,6 +36,20 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_kind(flags: set[str] | None = None) -> str:
+    """The widest matrix-product units the CPU has: what decides which dtype is fast on it."""
+    flags = cpu_flags() if flags is None else flags
+    for flag, kind in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return kind
+    return "baseline x86" if flags else "unknown"
+
+
+def cpu_label() -> str:
+    """Model and kind, e.g. ``AMD EPYC (AVX2)``: two EPYCs with different units report the same model name."""
+    return f"{cpu_model()} ({cpu_kind()})"
+
+
 def available_cores() -> int:
     """Cores this process may run on (the default thread count)."""
     try:

@@ -27,7 +27,7 @@ from xqg_pyserini.generation.loading import DEFAULT_GENERATOR
 from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, PASSAGE_FIRST, causal_prompt_ids,
                                              causal_target_ids, seq2seq_prompt)
 from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, save_vocabulary
-from xqg_pyserini.models.cpu import available_cores, cpu_model
+from xqg_pyserini.models.cpu import available_cores, cpu_label
 from xqg_pyserini.models.gemma import resolve_base
 from xqg_pyserini.train.checkpoint import (digest, fingerprint, load_checkpoint, save_checkpoint, trainable,
                                            work_dir as run_dir)
@@ -269,7 +269,7 @@ def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: boo
             "passages": len({(p.title, p.passage) for p in pairs}), "languages": sorted({p.lang for p in pairs}),
             "first_loss": log[0]["loss"] if log else None,
             "final_loss_mean20": round(sum(tail) / len(tail), 4) if tail else None, "loss_curve": loss_curve(log),
-            "train_seconds": seconds, "train_minutes": round(seconds / 60, 1), "cpu": cpu_model(),
+            "train_seconds": seconds, "train_minutes": round(seconds / 60, 1), "cpu": cpu_label(),
             "threads": torch.get_num_threads(), "dtype": "bfloat16 autocast" if cfg.bf16 else "float32",
             "vocabulary": len(vocab) if vocab else None}
     with atomic_dir(out, command="train-generator", legacy=("generator.json",)) as tmp:  # never a foreign dir
