@@ -1,4 +1,4 @@
-"""Markdown reports written from measured results (never typed by hand): docs/study.md and the plot.
+"""Markdown reports written from measured results (never typed by hand); docs/study.md is :mod:`.study_report`.
 
 Every table here is rendered from a result object or a results JSON that a command produced; the
 command is printed above the table, in the manner of Pyserini's reproduction pages.

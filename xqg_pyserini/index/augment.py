@@ -289,7 +289,8 @@ class AugmentationPlan:
                                        "embeddings_cache": str(self.embeddings.npy),
                                        "embeddings_reused": self.embeddings.reused}},
                 "encoder": self.embeddings.encoder, "fusion": fusion, "weight": weight, "normalize": normalize,
-                **({"mixture": asdict(mixture)} if mixture else {}), **self.selection, "block_size": block_size, "dimension": self.dimension, "counts": self.counts,
+                **({"mixture": asdict(mixture)} if mixture else {}), **self.selection, "block_size": block_size,
+                "dimension": self.dimension, "counts": self.counts,
                 "output": {"index_sha256": digest}, "seconds": round(time.perf_counter() - started, 3),
             }
             write_json(tmp / "manifest.json", manifest)
