@@ -50,27 +50,19 @@ def test_pooled_test_overstates_against_by_id():
         assert report["per_language"][lang]["p"] == pytest.approx(1 - math.sqrt(3 / 5), abs=1e-9)
 
 
-def test_study_report_shows_pooled_and_by_id(tmp_path):
-    from xqg_pyserini.experiments.report import write_study_report
-    from xqg_pyserini.experiments.study import ORACLE, SIGNIFICANCE
+def test_report_tables_show_pooled_and_by_id_for_each_measure():
+    from xqg_pyserini.experiments.report import macro_table, significance_table
 
     sig = paired_report(A, B)
     row = {"nDCG@10": 0.5, "R@1": 0.4, "R@10": 0.9, "MRR@10": 0.6}
     table = {"columns": list(row), "rows": {"de": row, "ru": row, "macro": row}}
-    sweep = [{"value": 0.0, "nDCG@10": 0.5, "R@1": 0.4}]
-    result = {
-        "tables": {"dense": table, "dense+xQG": table, ORACLE: table}, "significance": {"dense+xQG": sig, ORACLE: sig},
-        "significance_test": SIGNIFICANCE, "sweeps": {"mean-train": sweep, "mean-test": sweep},
-        "chosen_weight": {"weight": 0.3}, "queries_file": "q.jsonl",
-        "generated_queries": {"queries_used": 6, "passages_augmented": 3},
-        "latency_ms_per_query": {"dense": 0.1}, "oracle": {"folds": [
-            {"searched_ids": 2, "distinct": 3, "repeated": 1, "unaugmented": 0}] * 2},
-        "robustness": {"noise_rate": 0.1, "seed": 0, "example": {"de": ["a", "b"]}, "tables": {"dense": row},
-                       "significance": sig},
-        "transfer": {"held_out": ["de"], "fused_languages": ["ru"], "tables": {"dense": {"de": 0.5, "macro": 0.5}},
-                     "significance": {"dense+xQG (all languages)": sig}}}
-    text = write_study_report(result, tmp_path, "xqg study --queries q.jsonl").read_text()
-    assert "| p pooled | p by id |" in text and "| dense+xQG | " in text
-    assert f"| +0.2000 | {sig['p']:.4f} | {sig['by_id']['p']:.4f} |" in text  # the macro table's test columns
-    assert f"| {sig['by_id']['p']:.4f} | " in text and "| 3 |" in text  # the significance table's ids
-    assert "0.0409" in text and "0.0742" in text and "count-balanced" in text
+    tables = {"dense": table, "dense+xQG": table}
+    for stored in (sig, {"nDCG@10": sig, "R@1": sig}):  # a v1 result (nDCG@10 only) and a v2 one (by measure)
+        text = macro_table(tables, {"dense+xQG": stored})
+        assert "| Δ nDCG@10 vs dense | p pooled | p by id |" in text and "| dense+xQG | " in text
+        assert f"| +0.2000 | {sig['p']:.4f} | {sig['by_id']['p']:.4f} |" in text  # the macro table's test columns
+        assert ("Δ R@1 vs dense" in text) is (stored is not sig)
+        text = significance_table({"dense+xQG": stored})
+        assert f"| {sig['by_id']['p']:.4f} | " in text and "| 3 |" in text  # the significance table's ids
+        assert "0.0409" in text and "0.0742" in text
+    assert "| Δ R@1 |" in significance_table({"x": {"nDCG@10": sig, "R@1": sig}}, "R@1")

@@ -51,8 +51,9 @@ def test_compare_pools_languages_and_signs_difference():
     out = compare(base, better, qrels)
     # nDCG@10 of base: a and b have the relevant doc at rank 2 (1/log2(3)), c at rank 1.
     expected = ((1 - 1 / np.log2(3)) * 2 + 0) / 3
-    assert out["diff"] == pytest.approx(expected) and out["queries"] == 3
-    assert out["per_language"]["de"]["diff"] == pytest.approx(expected)
+    assert out["nDCG@10"]["diff"] == pytest.approx(expected) and out["nDCG@10"]["queries"] == 3
+    assert out["nDCG@10"]["per_language"]["de"]["diff"] == pytest.approx(expected)
+    assert out["R@1"]["diff"] == pytest.approx(2 / 3)  # base finds a and b second, better finds all first
 
 
 # ----------------------------------------------------------------------------- the count-balanced oracle

@@ -8,4 +8,5 @@ from xqg_pyserini._lazy import moved
 __getattr__ = moved(
     __name__,
     'xqg_pyserini.experiments.report',
+    'xqg_pyserini.experiments.study_report',
 )

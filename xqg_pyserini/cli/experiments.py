@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from xqg_pyserini.cli.options import allow_incomplete_option, fraction, language, option, positive_int
 
@@ -32,10 +33,10 @@ def register(sub) -> None:
     _pipeline_options(p, run_demo)
 
     p = sub.add_parser("study", help="the xQG study on XQuAD TEST questions; writes docs/study.md",
-                       description="All conditions (BM25, doc2query, dense, dense+xQG pooled and per language, "
-                                   "oracle xQG, hybrids), significance against dense, weight and queries-per-language "
-                                   "sweeps (plot), latency, misspelled questions, held-out languages. Needs "
-                                   "`xqg demo` (or prepare + index) to have run in --work.")
+                       description="All conditions (BM25, doc2query, dense, dense+xQG pooled, per language and "
+                                   "mixed, oracle xQG, hybrids), every knob chosen on TRAIN questions, significance "
+                                   "against dense on nDCG@10 and R@1, sweeps (plot), latency, misspelled questions, "
+                                   "held-out languages. Needs `xqg demo` (or prepare + index) to have run in --work.")
     p.add_argument("--queries", required=True, help="generated queries (JSONL) for the XQuAD corpus")
     option(p, "--encoder", run_study, "model", dest="encoder", help="dense retriever checkpoint")
     option(p, "--work", run_study, help="where collections/ and indexes/ are")
@@ -43,12 +44,14 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier study's files in --docs "
                                                             "(other files there are never touched)")
     allow_incomplete_option(p)
+    option(p, "--select-by", run_study, "criterion", dest="select_by", choices=["nDCG@10", "R@1"],
+           help="the TRAIN measure that chooses every knob and the best variant")
     option(p, "--noise-rate", run_study, type=fraction, help="share of words misspelled (robustness; xqg misspell)")
     option(p, "--held-out", run_study, nargs="*", type=language, help="languages whose generated queries are removed (transfer)")
     p.set_defaults(func=run_study_command)
 
-    p = sub.add_parser("report", help="render docs/reproduction.md and docs/generation-results.md from the results "
-                                      "files of earlier commands")
+    p = sub.add_parser("report", help="render docs/study.md (from docs/study.json), docs/reproduction.md and "
+                                      "docs/generation-results.md from the results files of earlier commands")
     p.add_argument("--docs", default="docs")
     p.add_argument("--runs", default="runs/xquad")
     p.set_defaults(func=run_report)
@@ -114,15 +117,16 @@ def run_demo_command(args) -> None:
 
 
 def run_study_command(args) -> None:
-    from xqg_pyserini.experiments.report import claim_study_outputs, write_study_report
     from xqg_pyserini.experiments.study import run_study
+    from xqg_pyserini.experiments.study_report import claim_study_outputs, write_study_report
     from xqg_pyserini.generation.queries import check_complete
 
     from xqg_pyserini.data.io import require_file
 
     check_complete(require_file(args.queries, "queries file"), args.allow_incomplete)  # all before the hours of work
     claim_study_outputs(args.docs, args.overwrite)
-    result = run_study(args.queries, args.work, args.encoder, noise_rate=args.noise_rate, held_out=args.held_out)
+    result = run_study(args.queries, args.work, args.encoder, criterion=args.select_by, noise_rate=args.noise_rate,
+                       held_out=args.held_out)
     command = "xqg study " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else "xqg study --queries ..."
     print(f"wrote {write_study_report(result.to_json(), args.docs, command, args.overwrite)}")
 
@@ -130,6 +134,14 @@ def run_study_command(args) -> None:
 def run_report(args) -> None:
     from xqg_pyserini.experiments.report import write_generation_report, write_readme_results, write_reproduction
 
+    from xqg_pyserini.experiments.study_report import render_stored_study
+
+    study = render_stored_study(args.docs)
+    if study:
+        print(f"wrote {study}")
+    elif (Path(args.docs) / "study.json").exists():
+        print(f"{args.docs}/study.json: written by an earlier version of xqg study; study.md left as it is (run "
+              "xqg study again)")
     print(f"wrote {write_reproduction(args.docs, args.runs)}")
     print(f"wrote {write_generation_report(args.docs)}")
     print(f"wrote {write_readme_results('README.md', args.docs, args.runs)}")

@@ -10,5 +10,7 @@ from xqg_pyserini._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".demo": "BenchmarkResult DemoResult XQG_WEIGHT run_benchmark run_demo",
     ".study": "StudyResult run_study",
-    ".report": "write_reproduction write_study_report",
+    ".variants": "Grids best_variant headline sweep tune_variants variant_vectors",
+    ".report": "write_reproduction",
+    ".study_report": "render_stored_study write_study_report",
 })

@@ -1,4 +1,4 @@
-"""Markdown reports written from measured results (never typed by hand): docs/study.md and the plot.
+"""Markdown reports written from measured results (never typed by hand); docs/study.md is :mod:`.study_report`.
 
 Every table here is rendered from a result object or a results JSON that a command produced; the
 command is printed above the table, in the manner of Pyserini's reproduction pages.
@@ -30,32 +30,48 @@ def _p(p: float | None) -> str:
     return "-" if p is None else ("<0.0001" if p < 1e-4 else f"{p:.4f}")
 
 
+def by_measure(s: dict) -> dict[str, dict]:
+    """A comparison's tests by measure: study v2 stores ``{measure: paired_report}``; a report written
+    before (one nDCG@10 ``paired_report``) reads as ``{"nDCG@10": it}``."""
+    return {"nDCG@10": s} if "diff" in s else s
+
+
 def _p_by_id(s: dict, key: str = "p") -> str:
     """The by-question-id p-value of a comparison (results written before it existed show "-")."""
     return _p(s.get("by_id", {}).get(key))
 
 
-def macro_table(tables: dict, significance: dict | None = None) -> str:
-    """One row per method: macro averages, plus the nDCG@10 difference to dense and its p-values
-    (pooled over languages, and by question id)."""
+def macro_table(tables: dict, significance: dict | None = None, measures: Sequence[str] | None = None) -> str:
+    """One row per method: macro averages, plus each tested measure's difference to dense and its
+    p-values (pooled over languages, and by question id); ``measures``: those tested (default: all)."""
     columns = next(iter(tables.values()))["columns"]
-    header = ["method", *columns] + (["Δ nDCG@10 vs dense", "p pooled", "p by id"] if significance is not None else [])
+    header = ["method", *columns]
+    if significance is not None:
+        tested = [m for s in significance.values() for m in by_measure(s)]
+        measures = list(measures or dict.fromkeys(tested))
+        for m in measures:
+            header += [f"Δ {m} vs dense", "p pooled", "p by id"]
     rows = []
     for name, t in tables.items():
         row = [name, *(_fmt(t["rows"]["macro"].get(c), c) for c in columns)]
         if significance is not None:
-            s = significance.get(name)
-            row += [f"{s['diff']:+.4f}", _p(s["p"]), _p_by_id(s)] if s else ["", "", ""]
+            tests = by_measure(significance.get(name) or {})
+            for m in measures:
+                s = tests.get(m)
+                row += [f"{s['diff']:+.4f}", _p(s["p"]), _p_by_id(s)] if s else ["", "", ""]
         rows.append(row)
     return markdown_table(header, rows)
 
 
-def significance_table(significance: dict) -> str:
-    """Each comparison tested pooled over (language, question) and by question id, t-test and randomization."""
+def significance_table(significance: dict, measure: str = "nDCG@10") -> str:
+    """Each comparison on ``measure``, tested pooled over (language, question) and by question id,
+    t-test and randomization."""
+    tested = {n: by_measure(s)[measure] for n, s in significance.items() if measure in by_measure(s)}
     return markdown_table(
-        ["comparison", "Δ", "p pooled (t)", "p pooled (rand.)", "questions", "p by id (t)", "p by id (rand.)", "ids"],
+        ["comparison", f"Δ {measure}", "p pooled (t)", "p pooled (rand.)", "questions", "p by id (t)",
+         "p by id (rand.)", "ids"],
         [[n, f"{s['diff']:+.4f}", _p(s["p"]), _p(s.get("p_randomization")), s["queries"], _p_by_id(s),
-          _p_by_id(s, "p_randomization"), s.get("by_id", {}).get("ids", "-")] for n, s in significance.items()])
+          _p_by_id(s, "p_randomization"), s.get("by_id", {}).get("ids", "-")] for n, s in tested.items()])
 
 
 def per_language_table(tables: dict, measure: str, methods: Sequence[str] | None = None) -> str:
@@ -63,135 +79,6 @@ def per_language_table(tables: dict, measure: str, methods: Sequence[str] | None
     langs = [l for l in next(iter(tables.values()))["rows"] if l != "macro"] + ["macro"]
     return markdown_table(["lang", *methods], [[l, *(_fmt(tables[m]["rows"][l].get(measure), measure) for m in methods)]
                                                for l in langs])
-
-
-def plot_sweeps(sweeps: dict, out: Path) -> Path:
-    """Figure 2 of the paper, for our setting: macro nDCG@10 against the fusion weight and the number
-    of queries per language."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("mean", "fusion weight b (mean, re-normalised)"), ("sum", "fusion weight a (paper's sum)")]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, (fusion, label) in zip(axes, panels):
-        for split, style in (("train", "--o"), ("test", "-o")):
-            rows = sweeps.get(f"{fusion}-{split}", [])
-            ax.plot([r["value"] for r in rows], [r["nDCG@10"] for r in rows], style, label=f"{split} questions")
-        ax.set_xlabel(label)
-        ax.set_ylabel("macro nDCG@10")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    rows = sweeps.get("queries-per-language-test", [])
-    axes[2].plot([r["value"] for r in rows], [r["nDCG@10"] for r in rows], "-o", label="nDCG@10")
-    axes[2].plot([r["value"] for r in rows], [r["R@1"] for r in rows], "-s", label="R@1")
-    axes[2].set_xlabel("generated queries per language (0 = dense)")
-    axes[2].set_ylabel("macro, test questions")
-    axes[2].legend()
-    axes[2].grid(alpha=0.3)
-    fig.suptitle("xQG on XQuAD (multilingual-e5-small)")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out, "wb") as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return out
-
-
-def _starts_with(path: Path, text: bytes, within: int = 400) -> bool:
-    with open(path, "rb") as f:
-        return text in f.read(within)
-
-
-#: What ``xqg study`` writes into --docs, and how an earlier copy of each is recognised.
-STUDY_FILES = {
-    "study.md": lambda p: _starts_with(p, b"Generated by `xqg study"),
-    "study.json": lambda p: _starts_with(p, b'"significance"', 1 << 20) and _starts_with(p, b'"sweeps"', 1 << 20),
-    "figures/xqg_sweeps.png": lambda p: _starts_with(p, b"\x89PNG", 8),
-}
-
-
-def claim_study_outputs(docs: str | Path, overwrite: bool = True) -> None:
-    """Check that the study may write its files into ``docs`` (a directory of other documents too):
-    each is new, or an earlier study's (replaced only if ``overwrite``)."""
-    from xqg_pyserini.data.io import claim_output
-
-    docs = Path(docs)
-    if docs.exists() and not docs.is_dir():
-        raise InputError(docs, "not a directory")
-    for name, recognise in STUDY_FILES.items():
-        claim_output(docs / name, "study", overwrite=overwrite, directory=False, recognise=recognise)
-
-
-def write_study_report(result: dict, docs: str | Path, command: str, overwrite: bool = True) -> Path:
-    """docs/study.md, docs/study.json and docs/figures/xqg_sweeps.png from one study result."""
-    docs = Path(docs)
-    claim_study_outputs(docs, overwrite)
-    write_json(docs / "study.json", result)
-    plot_sweeps(result["sweeps"], docs / "figures" / "xqg_sweeps.png")
-    sig, tables = result["significance"], result["tables"]
-    chosen = result["chosen_weight"]
-    parts = [
-        "# What xQG adds: the study on XQuAD",
-        f"Generated by `{command}` (this page is written by that command; do not edit it by hand).",
-        "Questions of the TEST articles (36-47; 265 per language) in 11 languages against all 240 English "
-        "paragraphs; the generator and every tuned knob saw only TRAIN articles (0-35). Retriever: "
-        "multilingual-e5-small. Query file: `" + result["queries_file"] + "` "
-        f"({result['generated_queries']['queries_used']} queries over "
-        f"{result['generated_queries']['passages_augmented']} passages).",
-        f"Fusion of the main xQG rows: `(1-b)*e_p + b*mean(e_q)`, re-normalised, b = {chosen['weight']} "
-        "(chosen on TRAIN questions, see the sweep). The paper's own fusion, `(1-a)*e_p + a*SUM(e_q)` with "
-        "a = 0.01, is its own row. Significance: " + result["significance_test"] + "; the Fisher randomization "
-        "test (10,000 sign flips) is given beside each t-test.",
-        "## Macro average over the 11 languages", macro_table(tables, sig),
-        "Paired tests against dense (nDCG@10 per question). Pooled: every (language, question) a unit, which "
-        "counts the 11 translations of one question as 11 independent samples and so overstates significance. "
-        "By id: each question id's nDCG@10 averaged over the languages, then paired over ids.",
-        significance_table(sig),
-    ]
-    if "oracle" in result:
-        parts += ["The oracle row is the ceiling: real questions in the generator's place, as many per passage "
-                  "and language as it generated (repeated in a seeded order where a passage has fewer), fused the "
-                  "same way; each test paragraph's question ids are split into two seeded halves, each half is "
-                  "searched against passages augmented with the other half, and the halves' runs are pooled. "
-                  "Groups (passage, language) per half:",
-                  markdown_table(["half", "ids searched", "distinct real questions", "some repeated", "unaugmented"],
-                                 [[i, f["searched_ids"], f["distinct"], f["repeated"], f["unaugmented"]]
-                                  for i, f in enumerate(result["oracle"]["folds"])])]
-    for measure in MEASURES:
-        parts += [f"## Per language: {measure}", per_language_table(tables, measure)]
-    parts += ["## Per language: Δ nDCG@10 of dense+xQG against dense (p, t-test)",
-              markdown_table(["lang", "Δ", "p"], [[l, f"{v['diff']:+.4f}", _p(v["p"])]
-                                                   for l, v in sig["dense+xQG"]["per_language"].items()])]
-    parts += ["## Sweeps", "![sweeps](figures/xqg_sweeps.png)"]
-    for key, rows in result["sweeps"].items():
-        parts += [f"`{key}`:", markdown_table(["value", "macro nDCG@10", "macro R@1"],
-                                              [[r["value"], _fmt(r["nDCG@10"]), _fmt(r["R@1"])] for r in rows])]
-    lat = result["latency_ms_per_query"]
-    parts += ["## Search latency", "The same 2,915 query vectors through Pyserini's FaissSearcher, best of 5:",
-              markdown_table(["index", "ms per query"], [[n, f"{v:.4f}"] for n, v in lat.items()]),
-              "The augmented index is a flat index of the same shape: the cost is the same by construction."]
-    rob = result["robustness"]
-    parts += ["## Robustness: misspelled questions",
-              f"Seeded character noise at rate {rob['noise_rate']} (swap, drop or insert per character; seed "
-              f"{rob['seed']}), e.g. `{rob['example'][next(iter(rob['example']))][1]}`.",
-              markdown_table(["method", *MEASURES], [[n, *(_fmt(r.get(m)) for m in MEASURES)]
-                                                     for n, r in rob["tables"].items()]),
-              f"dense+xQG against dense on noisy questions: Δ nDCG@10 {rob['significance']['diff']:+.4f}, "
-              f"p = {_p(rob['significance']['p'])} pooled, {_p_by_id(rob['significance'])} by id."]
-    tr = result["transfer"]
-    methods = list(tr["tables"])
-    parts += ["## Transfer: languages without generated queries",
-              f"Held-out languages {', '.join(tr['held_out'])}: their generated queries are removed from the index; "
-              f"only {', '.join(tr['fused_languages'])} are fused. nDCG@10 on the held-out languages' questions:",
-              markdown_table(["lang", *methods], [[l, *(_fmt(tr["tables"][m].get(l)) for m in methods)]
-                                                  for l in [*tr["held_out"], "macro"]]),
-              significance_table(tr["significance"])]
-    out = docs / "study.md"
-    with atomic_file(out) as f:
-        f.write("\n\n".join(parts) + "\n")
-    return out
 
 
 def load(path: str | Path) -> dict:

@@ -2,10 +2,13 @@
 
 Every row is scored on the same questions: those of the TEST articles (36-47) in the 11 non-English
 languages, against all 240 English paragraphs. Rows: BM25, BM25 over doc2query-expanded passages,
-dense, dense + xQG (our generator's queries, pooled into one vector; and one index per language,
-each question routed to its own language's index), dense + oracle xQG (real questions in the
-generator's place, as many per passage and language as it generated: the method's ceiling; see
-:mod:`xqg_pyserini.experiments.oracle`), and the hybrids.
+dense, dense + xQG in three variants (:mod:`xqg_pyserini.experiments.variants`: the generator's
+queries pooled into one index; one index per query language with that language's queries; one index
+per query language mixing its own queries, weighted w, with the others'), the paper's sum fusion,
+dense + oracle xQG (real questions in the generator's place, as many per passage and language as it
+generated: the method's ceiling; see :mod:`xqg_pyserini.experiments.oracle`), and the hybrids.
+Every knob is chosen on TRAIN questions (articles 0-35) and recorded with the TRAIN measurement that
+chose it; so is the best variant, whose TEST result against dense is the study's headline.
 
 The oracle never sees an evaluated question: each test paragraph's question ids are split into two
 halves; each half is searched against passages augmented with the other half, and the two halves'
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from ir_measures import nDCG
+from ir_measures import R, nDCG
 
 from xqg_pyserini.data.benchmarks import Benchmark
 from xqg_pyserini.data.io import InputError, atomic_file, cache_dir, require_file
@@ -32,13 +35,20 @@ from xqg_pyserini.data.trec import Run
 from xqg_pyserini.evaluation.measures import Table, evaluate_languages, per_query
 from xqg_pyserini.evaluation.significance import paired_report
 from xqg_pyserini.experiments.oracle import OracleFold, balance_summary, oracle_folds, oracle_vectors
+from xqg_pyserini.experiments.variants import (MEASURES, MIXED, PAPER, PAPER_WEIGHT, POOLED, ROUTED, Grids,
+                                               TopicVectors, best_variant, headline, search_vectors, sweep,
+                                               tune_variants, variant_vectors)
 from xqg_pyserini.generation.queries import read_queries
 from xqg_pyserini.search.config import SearchSettings
 
+__all__ = ["ORACLE", "SIGNIFICANCE", "StudyResult", "TopicVectors", "compare", "run_study", "search_vectors", "sweep"]
 ORACLE = "dense+oracle xQG (real questions, count-balanced)"
-SIGNIFICANCE = ("two-sided paired t-test on per-question nDCG@10, three ways: per language; pooled over all "
-                "test questions of all languages (treats translations as independent, so overstates); and by "
-                "question id (each id's score averaged over languages, then paired over ids: the honest one)")
+#: The version of study.json this module writes (the report renders this version only).
+STUDY_VERSION = 2
+SIGNIFICANCE = ("two-sided paired t-test on per-question nDCG@10 and on per-question R@1, each three ways: per "
+                "language; pooled over all test questions of all languages (treats translations as independent, "
+                "so overstates); and by question id (each id's score averaged over languages, then paired over "
+                "ids: the honest one)")
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -66,14 +76,6 @@ def write_oracle_queries(bench: Benchmark, out: str | Path, exclude: set[str], l
 
 # ----------------------------------------------------------------------------- searching
 
-@dataclass
-class TopicVectors:
-    """Each language's test questions, embedded once and reused by every dense condition."""
-
-    qids: dict[str, list[str]]
-    vectors: dict[str, np.ndarray]
-
-
 def embed_topics(encoder, topics: dict[str, dict[str, str]]) -> TopicVectors:
     """Embeddings of each language's questions, cached as .npy by (texts, encoder) so re-runs are cheap."""
     qids, vectors = {lang: list(t) for lang, t in topics.items()}, {}
@@ -89,15 +91,6 @@ def embed_topics(encoder, topics: dict[str, dict[str, str]]) -> TopicVectors:
         with atomic_file(path, "wb") as f:
             np.save(f, vectors[lang], allow_pickle=False)
     return TopicVectors(qids, vectors)
-
-
-def search_vectors(passages: np.ndarray, docids: Sequence[str], queries: np.ndarray, qids: Sequence[str],
-                   k: int = 100) -> Run:
-    """Exact inner-product top-k (what a FAISS IndexFlatIP returns), for sweeps over many indexes."""
-    scores = queries @ passages.T
-    k = min(k, len(docids))
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
 
 
 def faiss_vectors(index_dir: str | Path) -> tuple[np.ndarray, list[str]]:
@@ -158,12 +151,13 @@ class StudyResult:
                 "significance_test": SIGNIFICANCE, **self.extra}
 
 
-def compare(base: dict[str, Run], other: dict[str, Run], qrels: dict[str, dict]) -> dict:
-    """Mean nDCG@10 difference ``other - base`` and its p-values: per language, pooled over languages,
-    and by question id (translations of one question are one unit; see ``paired_report``)."""
-    scores = {side: {lang: per_query(runs[lang], qrels[lang], [nDCG @ 10])["nDCG@10"] for lang in sorted(base)}
+def compare(base: dict[str, Run], other: dict[str, Run], qrels: dict[str, dict]) -> dict[str, dict]:
+    """For nDCG@10 and R@1: the mean difference ``other - base`` and its p-values, per language, pooled
+    over languages, and by question id (translations of one question are one unit; see ``paired_report``)."""
+    scores = {side: {lang: per_query(runs[lang], qrels[lang], [nDCG @ 10, R @ 1]) for lang in sorted(base)}
               for side, runs in (("base", base), ("other", other))}
-    return paired_report(scores["other"], scores["base"], trials=10000, seed=0)
+    return {m: paired_report({l: s[m] for l, s in scores["other"].items()},
+                             {l: s[m] for l, s in scores["base"].items()}, trials=10000, seed=0) for m in MEASURES}
 
 
 def evaluate(conditions: Sequence[Condition], bench: Benchmark, split: str = "test") -> dict[str, Table]:
@@ -172,23 +166,6 @@ def evaluate(conditions: Sequence[Condition], bench: Benchmark, split: str = "te
     answers = {l: bench.answers(l, split) for l in langs}
     passages = {d: p.text for d, p in bench.passages.items()}
     return {c.name: evaluate_languages(c.runs, qrels, answers=answers, passages=passages) for c in conditions}
-
-
-def sweep(plan_vectors: Callable[[float], np.ndarray], docids: Sequence[str], topics: TopicVectors,
-          qrels: dict[str, dict], values: Sequence[float]) -> list[dict]:
-    """Macro nDCG@10 and R@1 for each value of one knob (``plan_vectors(value)`` gives the index)."""
-    rows = []
-    for value in values:
-        passages = plan_vectors(value)
-        ndcg, r1 = [], []
-        for lang, qids in topics.qids.items():
-            scores = per_query(search_vectors(passages, docids, topics.vectors[lang], qids, 10), qrels[lang],
-                               [nDCG @ 10])["nDCG@10"]
-            ndcg.append(np.mean(list(scores.values())))
-            run = search_vectors(passages, docids, topics.vectors[lang], qids, 1)
-            r1.append(np.mean([float(next(iter(run[q])) in qrels[lang][q]) for q in qids]))
-        rows.append({"value": value, "nDCG@10": float(np.mean(ndcg)), "R@1": float(np.mean(r1))})
-    return rows
 
 
 def timed(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -202,20 +179,21 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 
 
 def run_study(queries: str | Path, work: str | Path = ".", model: str = "multilingual-e5-small",
-              weights: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7),
-              paper_weights: Sequence[float] = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05),
-              noise_rate: float = 0.1, held_out: Sequence[str] = ("el", "hi", "th"), k: int = SearchSettings.k,
-              log=print) -> StudyResult:
-    """Run every condition of the study; indexes go to ``work/indexes/xquad/study``."""
+              grids: Grids = Grids(), criterion: str = MEASURES[0], noise_rate: float = 0.1,
+              held_out: Sequence[str] = ("el", "hi", "th"), k: int = SearchSettings.k, log=print) -> StudyResult:
+    """Run every condition of the study; indexes go to ``work/indexes/xquad/study``. ``criterion``
+    (nDCG@10 or R@1, on TRAIN questions) chooses every knob and the best variant."""
     require_file(queries, "queries file")
     if not 0 <= noise_rate <= 1 or k < 1:
         raise InputError(None, f"noise rate must be in [0, 1] and k at least 1, not {noise_rate} and {k}")
+    if criterion not in MEASURES:
+        raise InputError(None, f"the criterion must be one of {', '.join(MEASURES)}, not {criterion!r}")
     check_languages(list(held_out))
 
     from xqg_pyserini.encode.adapters import XqgQueryEncoder
     from xqg_pyserini.encode.encoders import TransformerEncoder
     from xqg_pyserini.encode.queries import embed_queries
-    from xqg_pyserini.index.augment import AugmentationPlan, augment_per_language
+    from xqg_pyserini.index.augment import MIXTURE, AugmentationPlan, augment_per_language
     from xqg_pyserini.index.expand import expand_corpus
     from xqg_pyserini.index.faiss import ensure_faiss
     from xqg_pyserini.index.lucene import ensure_bm25
@@ -240,33 +218,32 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     base, docids = faiss_vectors(dense_dir)
     embeddings = embed_queries(queries, encoder)
     plan = AugmentationPlan(dense_dir, embeddings)
+    routed = {l: AugmentationPlan(dense_dir, embeddings, [l]) for l in langs if l in embeddings.keys.langs}
     log(f"[study] {plan.counts['queries_used']} generated queries over {plan.counts['passages_augmented']} passages")
 
-    # Fusion weight: chosen on TRAIN questions, reported on both.
-    for fusion, values in (("mean", weights), ("sum", paper_weights)):
-        for split in ("train", "test"):
-            result.sweeps[f"{fusion}-{split}"] = sweep(
-                lambda w: plan.vectors(fusion, w, normalize=fusion == "mean"), docids, vectors[split],
-                qrels[split], values)
-    best = max(result.sweeps["mean-train"], key=lambda r: r["nDCG@10"])["value"]
-    result.extra["chosen_weight"] = {"fusion": "mean", "weight": best, "normalize": True, "chosen_on": "train"}
+    # Every variant's knobs: swept on TRAIN and TEST questions, chosen on TRAIN (and so is the best variant).
+    result.sweeps, chosen = tune_variants(variant_vectors(plan, routed, langs), docids, vectors, qrels, grids, criterion)
+    best = chosen[POOLED]["weight"]
     per_lang_n = int(plan.counts["queries_per_passage"]["max"] // max(1, len(embeddings.keys.langs)))
     result.sweeps["queries-per-language-test"] = sweep(
         lambda n: base if n == 0 else AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n))
         .vectors("mean", best, True),
-        docids, vectors["test"], qrels["test"], list(range(0, per_lang_n + 1)))
-    log(f"[study] weight chosen on train: mean fusion b={best}")
+        docids, vectors["test"], qrels["test"], list(range(0, per_lang_n + 1)), knob="n")
+    log(f"[study] chosen on train ({criterion}): {chosen}")
 
     def augmented(name: str, **kw) -> Path:
         out = root / name
         AugmentationPlan(dense_dir, kw.pop("emb", embeddings), **kw.pop("select", {})).write(out, **kw)
         return out
 
-    xqg_paper = augmented("xqg-paper", fusion="sum", weight=0.01)
+    xqg_paper = augmented("xqg-paper", fusion="sum", weight=PAPER_WEIGHT)
     xqg_mean = augmented("xqg", fusion="mean", weight=best, normalize=True)
-    per_lang_dir = root / "xqg-per-language"
-    augment_per_language(dense_dir, embeddings, encoder, per_lang_dir, fusion="mean", weight=best, normalize=True)
-    per_lang = PerLanguageSearcher(per_lang_dir, qenc)
+    routers = {}
+    for row, name, kw in ((ROUTED, "xqg-per-language", {"fusion": "mean", "weight": chosen[ROUTED]["weight"]}),
+                          (MIXED, "xqg-mixture", {"fusion": MIXTURE, "weight": chosen[MIXED]["weight"],
+                                                  "own_weight": chosen[MIXED]["own_weight"]})):
+        augment_per_language(dense_dir, embeddings, encoder, root / name, languages=list(routed), normalize=True, **kw)
+        routers[row] = PerLanguageSearcher(root / name, qenc)
 
     # The ceiling: real questions in the generator's place, count-balanced, never the evaluated one.
     owner = {l: {q.qid: q.docid for q in bench.questions[l] if q.docid} for l in langs}
@@ -276,23 +253,25 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
                      np.concatenate([vectors["train"].vectors[l], vectors["test"].vectors[l]])) for l in langs}
     oracle_runs = balanced_oracle_runs(base, docids, folds, questions, vectors["test"], best, k)
     result.extra["oracle"] = {"weight": best, **balance_summary(folds, counts)}
+    chosen[ORACLE] = {**chosen[POOLED], "chosen_by": f"{POOLED}'s choice (train {criterion}); the oracle itself "
+                                                     "cannot be tuned on TRAIN questions, which it fuses"}
 
     # The sparse twin.
     expanded = work / "collections" / "xquad-d2q" / "docs.jsonl"
     expand_corpus(corpus / "docs.jsonl", queries, expanded)
     bm25_d2q = bm25_searcher(ensure_bm25(expanded.parent, root / "bm25-d2q"))
 
-    searchers = {"dense": dense_searcher(dense_dir, qenc), "dense+xQG (paper: sum, a=0.01)": dense_searcher(xqg_paper, qenc),
-                 "dense+xQG": dense_searcher(xqg_mean, qenc)}
+    searchers = {"dense": dense_searcher(dense_dir, qenc), PAPER: dense_searcher(xqg_paper, qenc),
+                 POOLED: dense_searcher(xqg_mean, qenc)}
     test = topics["test"]
     conditions = [Condition("BM25", {l: search(bm25, test[l], k) for l in langs}),
                   Condition("BM25+doc2query", {l: search(bm25_d2q, test[l], k) for l in langs})]
     conditions += [Condition(n, {l: search(s, test[l], k) for l in langs}) for n, s in searchers.items()]
-    conditions += [Condition("dense+xQG per language", {l: search(per_lang.searcher(l), test[l], k) for l in langs}),
-                   Condition(ORACLE, oracle_runs)]
+    conditions += [Condition(n, {l: search(r.searcher(l), test[l], k) for l in langs}) for n, r in routers.items()]
+    conditions += [Condition(ORACLE, oracle_runs)]
     hybrids = {"hybrid": HybridSearcher(searchers["dense"], bm25),
-               "hybrid+xQG": HybridSearcher(searchers["dense+xQG"], bm25),
-               "hybrid+xQG+doc2query": HybridSearcher(searchers["dense+xQG"], bm25_d2q)}
+               "hybrid+xQG": HybridSearcher(searchers[POOLED], bm25),
+               "hybrid+xQG+doc2query": HybridSearcher(searchers[POOLED], bm25_d2q)}
     conditions += [Condition(n, {l: search(s, test[l], k) for l in langs}) for n, s in hybrids.items()]
     result.tables = evaluate(conditions, bench)
     runs = {c.name: c.runs for c in conditions}
@@ -300,30 +279,34 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
         if name != "dense":
             result.significance[name] = compare(runs["dense"], runs[name], qrels["test"])
     result.significance["hybrid+xQG vs hybrid"] = compare(runs["hybrid"], runs["hybrid+xQG"], qrels["test"])
-    log("[study] main conditions done")
+    winner = best_variant(chosen, criterion)
+    result.extra["chosen"] = chosen
+    result.extra["best"] = {"criterion": f"train {criterion}", **headline(winner, result.tables, result.significance),
+                            "ceiling": headline(ORACLE, result.tables, result.significance)}
+    log(f"[study] main conditions done; best variant on train: {winner}")
 
     # Latency: the same query vectors against the original and the augmented index.
     all_vectors = np.concatenate([vectors["test"].vectors[l] for l in langs])
     ids = [f"{l}:{q}" for l in langs for q in vectors["test"].qids[l]]
     result.extra["latency_ms_per_query"] = {
         name: 1000 * timed(lambda s=s: s.batch_search(all_vectors, ids, k=k)) / len(ids)
-        for name, s in (("dense", searchers["dense"]), ("dense+xQG", searchers["dense+xQG"]))}
+        for name, s in (("dense", searchers["dense"]), (POOLED, searchers[POOLED]))}
 
     # Robustness: misspelled questions.
     noisy = {l: {q: misspell(t, noise_rate, seed=0) for q, t in test[l].items()} for l in langs}
-    noisy_runs = {n: {l: search(searchers[n], noisy[l], k) for l in langs} for n in ("dense", "dense+xQG")}
+    noisy_runs = {n: {l: search(searchers[n], noisy[l], k) for l in langs} for n in ("dense", POOLED)}
     result.extra["robustness"] = {
         "noise_rate": noise_rate, "seed": 0, "example": {l: [next(iter(test[l].values())), next(iter(noisy[l].values()))]
                                                          for l in langs[:3]},
         "tables": {n: evaluate([Condition(n, r)], bench)[n].rows["macro"] for n, r in noisy_runs.items()},
-        "significance": compare(noisy_runs["dense"], noisy_runs["dense+xQG"], qrels["test"])}
+        "significance": compare(noisy_runs["dense"], noisy_runs[POOLED], qrels["test"])}
 
     # Transfer: no queries at all in the held-out languages; do the other languages' queries help them?
     seen = [l for l in embeddings.keys.langs if l not in held_out]
     without = augmented("xqg-without-held-out", select={"languages": seen}, fusion="mean", weight=best, normalize=True)
     sub = {l: test[l] for l in held_out if l in test}
     transfer_runs = {"dense": {l: search(searchers["dense"], t, k) for l, t in sub.items()},
-                     "dense+xQG (all languages)": {l: search(searchers["dense+xQG"], t, k) for l, t in sub.items()},
+                     "dense+xQG (all languages)": {l: search(searchers[POOLED], t, k) for l, t in sub.items()},
                      "dense+xQG (held-out languages' queries removed)": {
                          l: search(dense_searcher(without, qenc), t, k) for l, t in sub.items()}}
     sub_qrels = {l: qrels["test"][l] for l in sub}
@@ -333,7 +316,8 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
                    for n, r in transfer_runs.items()},
         "significance": {n: compare(transfer_runs["dense"], r, sub_qrels) for n, r in transfer_runs.items()
                          if n != "dense"}}
-    result.extra["queries_file"] = str(queries)
-    result.extra["generated_queries"] = plan.counts
+    result.extra.update(study_version=STUDY_VERSION, model=model, queries_file=str(queries),
+                        generated_queries=plan.counts, grids={k: list(v) for k, v in vars(grids).items()},
+                        questions={split: {l: len(t) for l, t in topics[split].items()} for split in topics})
     log("[study] done")
     return result

@@ -11,6 +11,7 @@ from xqg_pyserini._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".lucene": "build_bm25_index ensure_bm25 read_manifest",
     ".faiss": "FlatIndex build_faiss_index ensure_faiss write_faiss_index write_flat_index",
-    ".augment": "AugmentationPlan FUSIONS augment_index augment_per_language check_options check_selection fuse_block",
+    ".augment": "AugmentationPlan FUSIONS MIXTURE Mixture augment_index augment_per_language check_options "
+                "check_selection fuse_block mix_block",
     ".expand": "expand_corpus",
 })

@@ -3,6 +3,9 @@
 Fusion (computed in float64, rounded once to float32; passages without queries keep their vectors):
   ``sum``  (the paper) ``e' = (1-a)*e_p + a*SUM(e_q)``, default a=0.01;
   ``mean``             ``e' = (1-b)*e_p + b*mean(e_q)``, which does not grow with the number of queries;
+  ``mixture`` (one index per query language L, :func:`mix_block`)
+                       ``e' = (1-a)*e_p + a*normalize(w*mean(e_q in L) + (1-w)*mean(e_q not in L))``:
+                       own-language queries weighted above the others';
 optionally L2-normalised afterwards. Memory does not grow with the index: the index is read block by
 block through mmap and written block by block (:mod:`xqg_pyserini.index.faiss`), and query embeddings are
 cached once per (queries file, encoder) in an ``.npy`` that is mapped, never loaded
@@ -17,6 +20,7 @@ import os
 import shutil
 import time
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -26,8 +30,10 @@ from xqg_pyserini.data.io import InputError, atomic_dir, require_file, write_jso
 from xqg_pyserini.encode.queries import QueryEmbeddings, QueryKeys, embed_queries
 from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
 
-__all__ = ["AugmentationPlan", "augment_index", "augment_per_language", "check_options", "check_selection", "fuse_block"]
-FUSIONS = ("sum", "mean")
+__all__ = ["AugmentationPlan", "Mixture", "augment_index", "augment_per_language", "check_options", "check_selection",
+           "fuse_block", "mix_block"]
+FUSIONS = ("sum", "mean")  # one index for all query languages
+MIXTURE = "mixture"  # one index per query language (augment_per_language)
 COMMAND = "augment"
 #: What marks an augmented index written before output markers existed.
 LEGACY = ("manifest.json",)
@@ -37,6 +43,36 @@ PathLike = str | os.PathLike
 
 
 # ------------------------------------------------------------------ fusion
+
+def _group_sums(rows: np.ndarray, sources: np.ndarray, embeddings: np.ndarray, lo: int, hi: int,
+                chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct rows, float64 sum of their queries, query count) over ``rows[lo:hi]`` (sorted), summed
+    in file order ``chunk`` queries at a time, so that the sums do not depend on block sizes."""
+    targets, first = np.unique(rows[lo:hi], return_index=True)
+    sums = np.zeros((len(targets), embeddings.shape[1]))
+    for a in range(lo, hi, chunk):
+        r = rows[a:min(hi, a + chunk)]
+        seg = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        sums[np.searchsorted(targets, r[seg])] += np.add.reduceat(
+            embeddings[sources[a:a + len(r)]].astype(np.float64), seg, axis=0)
+    return targets, sums, np.diff(np.append(first, hi - lo))
+
+
+def _fuse_rows(block: np.ndarray, start: int, targets: np.ndarray, mixed: np.ndarray, weight: float,
+               normalize: bool) -> np.ndarray:
+    """``(1-a)*e_p + a*mixed`` for the block rows ``targets`` (``mixed`` float64, scaled in place),
+    optionally L2-normalised; a float32 copy of the block with those rows replaced."""
+    mixed *= weight  # in place, in the order of (1-a)*e_p + a*S: the same bits, fewer temporaries
+    fused = block[targets - start].astype(np.float64)
+    fused *= 1.0 - weight
+    fused += mixed
+    if normalize:
+        norms = np.linalg.norm(fused, axis=1, keepdims=True)
+        fused /= np.where(norms > 0, norms, 1.0)
+    out = np.array(block, dtype=np.float32)
+    out[targets - start] = fused
+    return out
+
 
 def fuse_block(block: np.ndarray, start: int, rows: np.ndarray, sources: np.ndarray, embeddings: np.ndarray,
                fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
@@ -50,34 +86,70 @@ def fuse_block(block: np.ndarray, start: int, rows: np.ndarray, sources: np.ndar
     lo, hi = np.searchsorted(rows, [start, start + len(block)])
     if lo == hi:
         return block
-    targets, first = np.unique(rows[lo:hi], return_index=True)
-    sums = np.zeros((len(targets), block.shape[1]))
-    for a in range(lo, hi, chunk):
-        r = rows[a:min(hi, a + chunk)]
-        seg = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-        sums[np.searchsorted(targets, r[seg])] += np.add.reduceat(
-            embeddings[sources[a:a + len(r)]].astype(np.float64), seg, axis=0)
+    targets, sums, counts = _group_sums(rows, sources, embeddings, lo, hi, chunk)
     if fusion == "mean":
-        sums /= np.diff(np.append(first, hi - lo))[:, None]
-    sums *= weight  # in place, in the order of (1-a)*e_p + a*S: the same bits, fewer temporaries
-    fused = block[targets - start].astype(np.float64)
-    fused *= 1.0 - weight
-    fused += sums
-    if normalize:
-        norms = np.linalg.norm(fused, axis=1, keepdims=True)
-        fused /= np.where(norms > 0, norms, 1.0)
-    out = np.array(block, dtype=np.float32)
-    out[targets - start] = fused
-    return out
+        sums /= counts[:, None]
+    return _fuse_rows(block, start, targets, sums, weight, normalize)
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """The mixture fusion of one query language's index: its own queries get ``own_weight`` (w), the
+    other languages' queries ``1 - w`` (see :func:`mix_block`)."""
+
+    language: str
+    own_weight: float
+    normalize_queries: bool = True
+
+
+def mix_block(block: np.ndarray, start: int, rows: np.ndarray, own: np.ndarray, sources: np.ndarray,
+              embeddings: np.ndarray, weight: float, own_weight: float, normalize_queries: bool = True,
+              normalize: bool = True, chunk: int = QUERY_CHUNK) -> np.ndarray:
+    """The passage vectors of the index for one query language L, from the queries of every language.
+
+    ``e' = (1-a)*e_p + a*m`` with ``m = w*mean(own) + (1-w)*mean(others)`` (``own``: a boolean per query,
+    True where its language is L), L2-normalised if ``normalize_queries``; then ``e'`` L2-normalised if
+    ``normalize``. Where a passage lacks one of the groups, the other gets the whole weight (so with
+    w = n_own / n_all, m is the mean of all its queries); where the groups present have weight 0 (no
+    queries, or w = 1 and none in L) the row is kept as is. So w = 1 without ``normalize_queries`` is
+    exactly :func:`fuse_block` with L's queries only (``fusion="mean"``). ``rows``, ``sources``,
+    ``chunk`` as in :func:`fuse_block`; a block without queries is returned as is.
+    """
+    lo, hi = np.searchsorted(rows, [start, start + len(block)])
+    if lo == hi:
+        return block
+    targets = np.unique(rows[lo:hi])
+    mixed, total = np.zeros((len(targets), block.shape[1])), np.zeros(len(targets))
+    for group, share in ((lo + np.flatnonzero(own[lo:hi]), own_weight),
+                         (lo + np.flatnonzero(~own[lo:hi]), 1.0 - own_weight)):
+        if not len(group) or share == 0:
+            continue
+        present, sums, counts = _group_sums(rows[group], sources[group], embeddings, 0, len(group), chunk)
+        at = np.searchsorted(targets, present)
+        sums /= counts[:, None]
+        if share != 1:
+            sums *= share
+        mixed[at] += sums
+        total[at] += share
+    keep = total > 0
+    targets, mixed = targets[keep], mixed[keep] / total[keep, None]
+    if normalize_queries:
+        norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+        mixed /= np.where(norms > 0, norms, 1.0)
+    return _fuse_rows(block, start, targets, mixed, weight, normalize) if len(targets) else block
 
 
 def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1, on_unknown_docid: str = "error",
-                  queries_per_language: int | None = None) -> None:
+                  queries_per_language: int | None = None, own_weight: float | None = None) -> None:
     """Every augmentation setting a user gives, checked before anything is read or encoded."""
-    if fusion not in FUSIONS:
-        raise InputError(None, f"fusion must be one of {FUSIONS}, not {fusion!r}")
-    if not 0.0 <= weight <= 1.0:
-        raise InputError(None, f"weight must be in [0, 1], not {weight}")
+    if fusion not in (*FUSIONS, MIXTURE):
+        raise InputError(None, f"fusion must be one of {(*FUSIONS, MIXTURE)}, not {fusion!r}")
+    if (fusion == MIXTURE) != (own_weight is not None):
+        raise InputError(None, f"the own-language weight goes with fusion {MIXTURE!r} and only with it "
+                               f"(fusion {fusion!r}, own weight {own_weight})")
+    for name, value in (("weight", weight), ("own-language weight", own_weight)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise InputError(None, f"{name} must be in [0, 1], not {value}")
     if block_size < 1:
         raise InputError(None, f"block size must be at least 1, not {block_size}")
     if on_unknown_docid not in ("error", "skip"):
@@ -151,6 +223,7 @@ class AugmentationPlan:
                                         f"({self.docid_path})", line=int(keys.table[k, 3]))
         order = np.argsort(rows[~unknown], kind="stable")
         self.rows, self.sources = rows[~unknown][order], chosen[~unknown][order]
+        self.langs = keys.table[self.sources, 1]  # each query's language, an index into keys.langs
         per_passage = np.unique(self.rows, return_counts=True)[1]
         self.counts = {"passages": self.ntotal, "passages_augmented": len(per_passage),
                        "queries_used": len(self.rows), "queries_skipped": int(unknown.sum()),
@@ -158,27 +231,44 @@ class AugmentationPlan:
                        "queries_per_passage": {"min": int(per_passage.min()) if len(per_passage) else 0,
                                                "max": int(per_passage.max(initial=0))}}
 
+    def _own(self, mixture: Mixture) -> np.ndarray:
+        """True for each planned query in the mixture's own language."""
+        langs = self.embeddings.keys.langs
+        if mixture.language not in langs:
+            raise InputError(self.embeddings.keys.path, f"no queries in language {mixture.language} (the file has "
+                                                        f"{', '.join(sorted(langs))})")
+        return self.langs == langs.index(mixture.language)
+
     def blocks(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
-               block_size: int = DEFAULT_BLOCK, hasher=None) -> Iterator[np.ndarray]:
-        """The fused vectors, block by block in index order (views of the input where unchanged)."""
-        check_options(fusion, weight, block_size)
+               block_size: int = DEFAULT_BLOCK, hasher=None, mixture: Mixture | None = None) -> Iterator[np.ndarray]:
+        """The fused vectors, block by block in index order (views of the input where unchanged);
+        ``fusion="mixture"`` takes the ``mixture`` (:func:`mix_block`)."""
+        check_options(fusion, weight, block_size, own_weight=mixture.own_weight if mixture else None)
+        own = self._own(mixture) if mixture else None
+        chunk = min(block_size, QUERY_CHUNK)
         with FlatIndex(self.index_path) as index, self.embeddings.open() as queries:
             for start, block in index.blocks(block_size, hasher):
-                yield fuse_block(block, start, self.rows, self.sources, queries.array, fusion, weight, normalize,
-                                 min(block_size, QUERY_CHUNK))
+                if mixture:
+                    yield mix_block(block, start, self.rows, own, self.sources, queries.array, weight,
+                                    mixture.own_weight, mixture.normalize_queries, normalize, chunk)
+                else:
+                    yield fuse_block(block, start, self.rows, self.sources, queries.array, fusion, weight, normalize,
+                                     chunk)
                 queries.release()
 
-    def vectors(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False) -> np.ndarray:
+    def vectors(self, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
+                mixture: Mixture | None = None) -> np.ndarray:
         """All fused vectors in memory (for small indexes, e.g. a study that searches with numpy)."""
-        parts = [np.array(b) for b in self.blocks(fusion, weight, normalize)]
+        parts = [np.array(b) for b in self.blocks(fusion, weight, normalize, mixture=mixture)]
         return np.concatenate(parts) if parts else np.zeros((0, self.dimension), np.float32)
 
     def write(self, out_dir: PathLike, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
-              block_size: int = DEFAULT_BLOCK, started: float | None = None, overwrite: bool = True) -> dict:
+              block_size: int = DEFAULT_BLOCK, started: float | None = None, overwrite: bool = True,
+              mixture: Mixture | None = None) -> dict:
         """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically;
         an existing ``out_dir`` is replaced only if it is an earlier augmented index (and ``overwrite``)."""
         started = time.perf_counter() if started is None else started
-        check_options(fusion, weight, block_size)
+        check_options(fusion, weight, block_size, own_weight=mixture.own_weight if mixture else None)
         out = Path(out_dir)
         if out.resolve() == self.index_dir.resolve():
             raise InputError(out, "the output directory must differ from the input index")
@@ -189,7 +279,7 @@ class AugmentationPlan:
         with atomic_dir(out, overwrite, command=COMMAND, inputs=[self.index_dir, self.embeddings.keys.path],
                         legacy=LEGACY) as tmp:
             digest = write_flat_index(tmp / "index", self.dimension, self.ntotal,
-                                      self.blocks(fusion, weight, normalize, block_size, source), self.metric)
+                                      self.blocks(fusion, weight, normalize, block_size, source, mixture), self.metric)
             shutil.copyfile(self.docid_path, tmp / "docid")
             manifest = {
                 "kind": "faiss-flat-ip" if self.metric == 0 else "faiss-flat-l2", "stage": "xqg-augment",
@@ -199,7 +289,8 @@ class AugmentationPlan:
                                        "embeddings_cache": str(self.embeddings.npy),
                                        "embeddings_reused": self.embeddings.reused}},
                 "encoder": self.embeddings.encoder, "fusion": fusion, "weight": weight, "normalize": normalize,
-                **self.selection, "block_size": block_size, "dimension": self.dimension, "counts": self.counts,
+                **({"mixture": asdict(mixture)} if mixture else {}), **self.selection, "block_size": block_size,
+                "dimension": self.dimension, "counts": self.counts,
                 "output": {"index_sha256": digest}, "seconds": round(time.perf_counter() - started, 3),
             }
             write_json(tmp / "manifest.json", manifest)
@@ -255,20 +346,36 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
                          languages: Sequence[str] | None = None, fusion: str = "sum", weight: float = 0.01,
                          normalize: bool = False, queries_per_language: int | None = None,
                          on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
-                         cache: PathLike | None = None, overwrite: bool = True) -> dict:
-    """One augmented index per target language, ``out_dir/<lang>/``, each fused with that language's
-    queries only (all languages of the file by default); queries are embedded once for all."""
+                         cache: PathLike | None = None, overwrite: bool = True, own_weight: float | None = None,
+                         normalize_queries: bool = True) -> dict:
+    """One augmented index per target language, ``out_dir/<lang>/`` (all languages of the file by
+    default), for :class:`~xqg_pyserini.search.routing.PerLanguageSearcher`; queries are embedded once.
+
+    With ``fusion`` sum or mean each index is fused with its language's queries only; with
+    ``fusion="mixture"`` with every language's, its own weighted ``own_weight`` (:func:`mix_block`).
+    """
     started = time.perf_counter()
-    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language, own_weight)
     check_selection(index_dir, queries_file, languages, queries_per_language)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
     sources = [index_dir, None if isinstance(queries_file, QueryEmbeddings) else queries_file]
+
+    # mixture: one plan of every language's queries, fused per target language; else one plan per language
+    shared = AugmentationPlan(index_dir, embeddings, None, queries_per_language, on_unknown_docid) \
+        if fusion == MIXTURE else None
     with atomic_dir(out_dir, overwrite, command=COMMAND, inputs=sources, legacy=LEGACY) as tmp:
-        parts = {lang: AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid)
-                 .write(tmp / lang, fusion, weight, normalize, block_size) for lang in langs}
+        parts = {}
+        for lang in langs:
+            if shared is not None:
+                parts[lang] = shared.write(tmp / lang, fusion, weight, normalize, block_size,
+                                           mixture=Mixture(lang, own_weight, normalize_queries))
+            else:
+                parts[lang] = AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid) \
+                    .write(tmp / lang, fusion, weight, normalize, block_size)
         manifest = {"kind": "xqg-per-language", "languages": langs, "index": str(index_dir), "fusion": fusion,
                     "weight": weight, "normalize": normalize, "queries_per_language": queries_per_language,
+                    **({"own_weight": own_weight, "normalize_queries": normalize_queries} if shared is not None else {}),
                     "counts": {lang: m["counts"] for lang, m in parts.items()},
                     "seconds": round(time.perf_counter() - started, 3)}
         write_json(tmp / "manifest.json", manifest)
