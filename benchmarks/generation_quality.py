@@ -34,6 +34,20 @@ def real_questions_file() -> str:
     return handle.name
 
 
+def generation_record(path: str) -> dict | None:
+    """How a queries file was made (its ``.meta.json``): generator, n, sampling, CPU, dtype, threads, seconds."""
+    from pathlib import Path
+
+    meta_path = Path(path).with_name(Path(path).name + ".meta.json")
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    settings, summary = meta.get("settings", {}), meta.get("summary", {})
+    return {"generator": settings.get("generator"), "n": settings.get("n"), "languages": len(settings.get("languages", [])),
+            "sampling": settings.get("sampling"), "complete": meta.get("complete"), **meta.get("machine", {}),
+            **{k: summary.get(k) for k in ("passages_in_shard", "queries_written", "seconds", "queries_per_second") if k in summary}}
+
+
 def main() -> None:
     import xqg_pyserini  # noqa: F401
     from xqg_pyserini.evaluation.query_quality import markdown_table, query_quality
@@ -71,7 +85,8 @@ def main() -> None:
         from xqg_pyserini.data.io import write_json
 
         command = ".venv/bin/python benchmarks/generation_quality.py " + " ".join(sys.argv[1:])
-        write_json(args.json, {"command": command, "passages": len(docids), "tables": tables})
+        write_json(args.json, {"command": command, "passages": len(docids), "tables": tables,
+                               "files": {name: generation_record(path) for name, path in runs.items()}})
 
 
 if __name__ == "__main__":

@@ -191,6 +191,17 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
         parts += ["## Quality", "", f"`{stored.get('command', 'benchmarks/generation_quality.py')}`: language share / "
                   "self-retrieval@1 (multilingual-e5-small among all 240 passages) / distinct, per language.", "",
                   quality_table(stored.get("tables", stored)), ""]
+        files = {name: f for name, f in stored.get("files", {}).items() if f}
+        if files:
+            parts += ["How each generated file was made (its `.meta.json`):", "",
+                      markdown_table(["file", "generator", "n", "languages", "passages", "questions", "seconds",
+                                      "questions/s", "CPU", "dtype", "threads", "sampling"],
+                                     [[name, f.get("generator"), f.get("n"), f.get("languages"), f.get("passages_in_shard"),
+                                       f.get("queries_written"), f.get("seconds"), f.get("queries_per_second"),
+                                       f.get("cpu"), f.get("dtype"), f.get("threads"),
+                                       ", ".join(f"{k}={v}" for k, v in (f.get("sampling") or {}).items()
+                                                 if k in ("top_k", "temperature", "max_new_tokens", "seed"))]
+                                      for name, f in files.items()]), ""]
     out = docs / "generation-results.md"
     with atomic_file(out) as handle:
         handle.write("\n".join(parts))
