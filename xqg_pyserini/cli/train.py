@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from xqg_pyserini.cli.options import count, fraction, language, option, positive_float, positive_int
+from xqg_pyserini.cli.options import allow_incomplete_option, count, fraction, language, option, positive_float
+from xqg_pyserini.cli.options import positive_int
 from xqg_pyserini.cli.options import defaults as dataclasses_defaults
 
 
@@ -61,7 +62,9 @@ def register(sub) -> None:
     p = sub.add_parser("build-training-data", help="retriever training file (Tevatron JSONL) from XQuAD train articles",
                        description="One line per TRAIN-article question in each language: its English paragraph as "
                                    "positive, hard negatives mined with this project's dense or BM25 index, and the "
-                                   "parallel English question (pivot_query, for distillation).")
+                                   "parallel English question (pivot_query, for distillation). The last "
+                                   "--holdout-articles TRAIN articles become a validation benchmark directory instead; "
+                                   "--generated-queries adds generated queries of TRAIN passages as more pairs.")
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
     p.add_argument("--languages", nargs="*", default=None, help="question languages (default: the 11 non-English)")
     p.add_argument("--out", default=None, help="JSONL to write (default: <cache>/training/xquad-train.<miner>.jsonl)")
@@ -77,6 +80,16 @@ def register(sub) -> None:
     option(p, "--negatives", build_training_data, type=count, help="hard negatives kept per query")
     option(p, "--depth", build_training_data, type=positive_int, help="hits searched per query")
     option(p, "--seed", build_training_data, type=int, help="for --miner none")
+    option(p, "--holdout-articles", build_training_data, type=count,
+           help="the last K TRAIN articles are held out: not trained on (their passages not even as negatives with "
+                "--pool train); their questions become the validation set that chooses epochs and fusion weights; "
+                "0 = none")
+    p.add_argument("--validation-out", default=None,
+                   help="validation benchmark directory to write (default: --out without .jsonl, plus .validation)")
+    p.add_argument("--generated-queries", default=None,
+                   help="generated-queries JSONL: one more training example per query of a TRAIN passage (queries of "
+                        "TEST and held-out passages are skipped); marked \"source\": \"generated\"")
+    allow_incomplete_option(p)
     p.set_defaults(func=run_build_training_data)
 
     p = sub.add_parser("train-retriever", help="fine-tune a shared bi-encoder (in-batch + hard negatives)",
@@ -87,6 +100,9 @@ def register(sub) -> None:
     p.add_argument("--corpus", default=None, help="corpus to check docids against and fill missing passage texts from")
     p.add_argument("--out", default=None, help="model directory (default: <cache>/models/xqg-e5-small-xquad)")
     p.add_argument("--work-dir", default=None, help="checkpoint and train.log (default: <cache>/train/<out name>)")
+    p.add_argument("--validation", default=None,
+                   help="held-out validation directory (from build-training-data --holdout-articles): evaluate every "
+                        "epoch (macro nDCG@10 and R@1, <work-dir>/epochs.json) and export the best one by nDCG@10")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_MODEL)
     _config_options(p, RetrieverTrainConfig, ["base", "preset", "pooling", "similarity", "temperature",
@@ -145,13 +161,19 @@ def run_train_generator(args) -> None:
 
 def run_build_training_data(args) -> None:
     from xqg_pyserini.data.io import cache_dir, claim_output
-    from xqg_pyserini.train.data import build_training_data, is_training_file
+    from xqg_pyserini.train.data import build_training_data, default_validation_dir, is_training_file
 
-    out = args.out or cache_dir("training") / f"xquad-train.{args.miner}.jsonl"
+    name = f"xquad-train.{args.miner}{'+gen' if args.generated_queries else ''}.jsonl"
+    out = args.out or cache_dir("training") / name
     claim_output(out, "build-training-data", overwrite=args.overwrite or not args.out, directory=False,
-                 recognise=is_training_file, inputs=[args.data, args.index])
+                 recognise=is_training_file, inputs=[args.data, args.index, args.generated_queries])
+    if args.holdout_articles:
+        claim_output(args.validation_out or default_validation_dir(out), "prepare", overwrite=True,
+                     inputs=[args.data, args.index, args.generated_queries], legacy=("benchmark.json",))
     summary = build_training_data(out, args.data, args.languages, "train", args.miner, args.index, args.encoder,
-                                  args.negatives, args.depth, args.mine_with, args.pool, args.seed)
+                                  args.negatives, args.depth, args.mine_with, args.pool, args.seed,
+                                  args.holdout_articles, args.validation_out, args.generated_queries,
+                                  args.allow_incomplete)
     print(f"wrote {out}: {summary}")
 
 
@@ -162,5 +184,5 @@ def run_train_retriever(args) -> None:
 
     _claim(args.out, "train-retriever", args.overwrite, (MARKER,), [args.train, args.corpus])
     out = train_from_file(args.train, args.out, _config(RetrieverTrainConfig, args), args.corpus, args.work_dir,
-                          resume=not args.restart)
+                          resume=not args.restart, validation=args.validation)
     print(f"wrote {out}")

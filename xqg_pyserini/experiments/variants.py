@@ -23,9 +23,9 @@ import numpy as np
 from ir_measures import R, nDCG
 
 from xqg_pyserini.data.io import InputError
-from xqg_pyserini.data.trec import Run
 from xqg_pyserini.evaluation.measures import Table, per_query
 from xqg_pyserini.index.augment import MIXTURE, AugmentationPlan, Mixture
+from xqg_pyserini.search.exact import search_vectors
 
 #: The measures every sweep, choice and significance test reports (the first is the default criterion).
 MEASURES = ("nDCG@10", "R@1")
@@ -61,15 +61,6 @@ class Grids:
         if variant == MIXED:
             return [{"weight": a, "own_weight": w} for a in self.mixture_weights for w in self.own_weights]
         return list(self.paper_weights if variant == PAPER else self.weights)
-
-
-def search_vectors(passages: np.ndarray, docids: Sequence[str], queries: np.ndarray, qids: Sequence[str],
-                   k: int = 100) -> Run:
-    """Exact inner-product top-k (what a FAISS IndexFlatIP returns), for sweeps over many indexes."""
-    scores = queries @ passages.T
-    k = min(k, len(docids))
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    return {qid: {docids[j]: float(scores[r, j]) for j in top[r]} for r, qid in enumerate(qids)}
 
 
 Passages = np.ndarray | Mapping[str, np.ndarray]

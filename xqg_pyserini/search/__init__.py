@@ -2,8 +2,9 @@
 
 ``config`` (settings and defaults), ``searchers`` (BM25 and dense searchers, batch ``search``, run files), ``hybrid``
 (:class:`GuardedHybridSearcher`, Pyserini's interpolation with a guard), ``routing``
-(:class:`PerLanguageSearcher`: each question to its own language's augmented index) and ``fusion``
-(reciprocal-rank fusion of run files). The JVM starts when a searcher module is first used, not when
+(:class:`PerLanguageSearcher`: each question to its own language's augmented index), ``fusion``
+(reciprocal-rank fusion of run files) and ``exact`` (numpy inner-product search, the
+ranking of a flat index, for sweeps). The JVM starts when a searcher module is first used, not when
 this package is imported.
 """
 from xqg_pyserini._lazy import lazy_exports
@@ -14,5 +15,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".hybrid": "GuardedHybridSearcher HybridSearcher",
     ".routing": "PerLanguageSearcher topics_language",
     ".fusion": "reciprocal_rank_fusion",
+    ".exact": "search_vectors",
     "xqg_pyserini.data.trec": "Run read_topics run_path write_run",
 })

@@ -20,6 +20,8 @@ The data order is a function of the seed alone and checkpoints (:mod:`xqg_pyseri
 shared with the generator's trainer) are written atomically every few steps, so a killed run resumes
 from its last checkpoint and ends where an uninterrupted run would. The result is a plain Hugging Face
 checkpoint plus ``xqg_model.json``. Settings are :class:`~xqg_pyserini.train.config.RetrieverTrainConfig`.
+With a validation set, every epoch is evaluated on held-out TRAIN-article questions and the best epoch
+is exported (:mod:`xqg_pyserini.train.epochs`).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import random
 import shutil
 import time
 import warnings
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -36,7 +39,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from xqg_pyserini.data.benchmarks import Benchmark
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, umask, write_json
+import xqg_pyserini.train.epochs as epochs
 from xqg_pyserini.train.checkpoint import fingerprint, load_checkpoint, save_checkpoint, trainable, work_dir as run_dir
 from xqg_pyserini.train.config import RetrieverTrainConfig, check_retriever_config
 from xqg_pyserini.train.data import PassageRef, TrainingExample, read_training_file
@@ -164,11 +169,14 @@ def _family(settings) -> str | None:
 
 def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | None = None,
                     cfg: RetrieverTrainConfig | None = None, work_dir: str | Path | None = None,
-                    resume: bool = True, log: Callable[[str], None] = print) -> Path:
+                    resume: bool = True, log: Callable[[str], None] = print,
+                    validation: str | Path | Benchmark | None = None) -> Path:
     """Fine-tune ``cfg.base`` on ``examples`` and write the model to ``out_dir`` (atomically).
 
     ``out_dir`` defaults to ``cache_dir("models")/xqg-e5-small-xquad``; ``work_dir`` (default
     ``cache_dir("train")/<out name>``) holds the resumable checkpoint and ``train.log`` (JSON per step).
+    With ``validation`` (a held-out benchmark directory, :mod:`xqg_pyserini.train.epochs`) every epoch
+    is evaluated and the best one by validation nDCG@10 is exported, not the last.
     """
     from xqg_pyserini.encode.encoders import TransformerEncoder
 
@@ -176,6 +184,7 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
     check_retriever_config(cfg)
     if not examples:
         raise InputError(None, "no training examples")
+    held_out = epochs.load_validation(validation) if validation is not None else None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(out_dir) if out_dir else cache_dir("models") / DEFAULT_NAME
@@ -197,6 +206,14 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
     if step:
         log(f"[train-retriever] resuming at step {step} of {total} from {work / 'checkpoint'}")
     spent = history[-1]["seconds"] if history else 0.0
+    table, ends, settings = None, {}, None
+    if held_out is not None:
+        table = epochs.EpochTable(work, run, epochs.describe_validation(held_out, validation), fresh=step == 0)
+        ends = epochs.epoch_ends(len(batches), cfg.epochs, cfg.accumulation_steps, total)
+        settings = epochs.export_settings(encoder.settings)
+        missed = [e for s_, e in ends.items() if s_ <= step and e not in {r["epoch"] for r in table.rows}]
+        if missed:
+            log(f"[train-retriever] epochs {missed} ended before this resume without evaluation: not candidates")
     model.train()
     with open(work / "train.log", "a" if step else "w", encoding="utf-8") as logf:
         while step < total:
@@ -226,14 +243,24 @@ def train_retriever(examples: Sequence[TrainingExample], out_dir: str | Path | N
             logf.flush()
             log(f"[train-retriever] step {step}/{total} loss {entry['loss']:.4f} "
                 f"({spent / step * (total - step) / 60:.1f} min left)")
-            if step % cfg.checkpoint_every == 0 and step < total:
+            if step in ends:  # weights and table first: a kill before the checkpoint only repeats this epoch
+                row = epochs.evaluate_epoch(table, encoder, held_out, settings, ends[step], step, spent)
+                log(f"[train-retriever] epoch {row['epoch']:g} (step {step}): validation nDCG@10 "
+                    f"{row['nDCG@10']:.4f} R@1 {row['R@1']:.4f}")
+            if (step % cfg.checkpoint_every == 0 or step in ends) and step < total:
                 save_checkpoint(work, model, optimizer, step, history, run)
     save_checkpoint(work, model, optimizer, step, history, run)
-    return _export(encoder, out, cfg, similarity, history, len(examples), total)
+    selection = None
+    if table is not None:
+        best = table.load_best(model)
+        selection = table.summary(best)
+        log(f"[train-retriever] exporting epoch {best['epoch']:g} (validation nDCG@10 {best['nDCG@10']:.4f})" if best
+            else "[train-retriever] no epoch was evaluated: exporting the last weights")
+    return _export(encoder, out, cfg, similarity, history, len(examples), total, selection)
 
 
 def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, history: list[dict],
-            n_examples: int, total: int) -> Path:
+            n_examples: int, total: int, selection: dict | None = None) -> Path:
     """A plain Hugging Face checkpoint, the base's tokenizer files verbatim, and ``xqg_model.json``."""
     from xqg_pyserini.models.e5 import MARKER, model_family
 
@@ -261,6 +288,7 @@ def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, hist
             "training": asdict(cfg), "training_examples": n_examples, "steps": len(history), "planned_steps": total,
             "train_seconds": history[-1]["seconds"] if history else 0.0,
             "final_loss": round(sum(h["loss"] for h in history[-10:]) / len(history[-10:]), 4) if history else None,
+            **({"epoch_selection": selection} if selection is not None else {}),
         })
     return out
 
@@ -268,13 +296,19 @@ def _export(encoder, out: Path, cfg: RetrieverTrainConfig, similarity: str, hist
 def train_from_file(train_file: str | Path, out_dir: str | Path | None = None,
                     cfg: RetrieverTrainConfig | None = None, corpus: str | Path | None = None,
                     work_dir: str | Path | None = None, resume: bool = True,
-                    log: Callable[[str], None] = print) -> Path:
-    """Read (and validate) a Tevatron-layout file, optionally against a corpus, then train."""
+                    log: Callable[[str], None] = print, validation: str | Path | None = None) -> Path:
+    """Read (and validate) a Tevatron-layout file, optionally against a corpus, then train (choosing
+    the epoch on ``validation`` when given)."""
     check_retriever_config(cfg or RetrieverTrainConfig())
+    if validation is not None:
+        epochs.load_validation(validation)  # a bad set fails before the file is read
     passages = None
     if corpus is not None:
         from xqg_pyserini.data.benchmarks import Passage
         from xqg_pyserini.data.corpus import read_corpus
 
         passages = {p.docid: Passage(p.docid, p.title, p.text) for p in read_corpus(corpus)}
-    return train_retriever(read_training_file(train_file, passages), out_dir, cfg, work_dir, resume, log)
+    examples = read_training_file(train_file, passages)
+    counts = Counter(ex.source or "real" for ex in examples)
+    log(f"[train-retriever] {len(examples)} training queries: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return train_retriever(examples, out_dir, cfg, work_dir, resume, log, validation)
