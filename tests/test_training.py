@@ -275,7 +275,7 @@ def test_build_training_data_from_xquad(tmp_path):
     bench = load_squad_dir(languages=["de"])
     index = build_bm25_index(bench.save(tmp_path / "bench") / "corpus", tmp_path / "bm25")  # no demo needed
     summary = build_training_data(tmp_path / "t.jsonl", languages=["de"], miner="bm25", mine_with="pivot",
-                                  index=str(index), negatives=4)
+                                  index=str(index), negatives=4, holdout_articles=0)  # every TRAIN article
     rows = read_training_file(tmp_path / "t.jsonl", bench.passages)
     assert summary["queries"] == len(rows) == len(bench.topics("de", "train")) and summary["negatives_max"] == 4
     for ex in rows:
