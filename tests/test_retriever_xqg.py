@@ -59,7 +59,9 @@ def test_rows_tune_on_validation_and_test_against_ft(tmp_path, tiny_bert, monkey
         models[label] = str(shutil.copytree(tiny_bert, tmp_path / "models" / name))
     (tmp_path / "models" / "ft-e5" / "xqg_model.json").write_text(json.dumps({
         "family": "e5", "training": {"epochs": 3}, "training_examples": 10, "steps": 12,
-        "epoch_selection": {"chosen_epoch": 2, "chosen_step": 8, "chosen": {"nDCG@10": 0.8, "R@1": 0.7}}}))
+        "epoch_selection": {"chosen_epoch": 2, "chosen_step": 8, "chosen": {"nDCG@10": 0.8, "R@1": 0.7},
+                            "epochs": [{"epoch": e, "step": 4 * e, "nDCG@10": v, "R@1": v}
+                                       for e, v in ((1, 0.7), (2, 0.8), (3, 0.75))]}}))
     grids = Grids(weights=(0.0, 0.3, 0.6))
     result = run_rows(queries, models, test, tmp_path / "bench" / "corpus", validation, tmp_path / "indexes",
                       tmp_path / "runs", grids, k=9, log=lambda *_: None)
@@ -94,6 +96,7 @@ def test_rows_tune_on_validation_and_test_against_ft(tmp_path, tiny_bert, monkey
 
     page = render(json.loads(json.dumps(result)), "python benchmarks/retriever_xqg.py ...")
     assert "| FT | fine-tuned on real TRAIN questions | 2 of 3 | 0.8000 |" in page
+    assert "FT, validation nDCG@10 after each epoch: 1: 0.7000, 2: 0.8000, 3: 0.7500." in page
     assert all(f"| {s} |" in page for s in result["systems"]) and "| FT-gen+xQG vs FT | R@1 |" in page
 
 

@@ -122,7 +122,8 @@ def run_rows(queries: str | Path, models: Mapping[str, str], test: Benchmark, co
                                                        **describe_validation(validation)}},
             "tables": {s: {"columns": t.columns, "rows": t.rows, "counts": t.counts} for s, t in tables.items()},
             "significance": significance, "reference": REFERENCE,
-            "questions": {l: len(t) for l, t in tests.items()}, "measures_tested": list(MEASURES)}
+            "questions": {l: len(t) for l, t in tests.items()}, "passages": len(test.passages),
+            "measures_tested": list(MEASURES)}
 
 
 # ----------------------------------------------------------------------------- the page
@@ -137,8 +138,9 @@ def render(result: dict, command: str) -> str:
     systems, tables = result["systems"], result["tables"]
     langs = [l for l in tables[systems[0]]["rows"] if l != "macro"]
     n = sum(result["questions"].values())
-    out = [f"TEST questions of the XQuAD test articles (36-47): {n} in {len(langs)} languages, against all 240 "
-           "English passages. Fusion weights and epochs were chosen on held-out TRAIN articles only.", ""]
+    out = [f"TEST questions of the XQuAD test articles (36-47): {n} in {len(langs)} languages, against all "
+           f"{result.get('passages', 240)} English passages. Fusion weights and epochs were chosen on held-out TRAIN "
+           "articles only.", ""]
     for measure in MEASURES:
         marks = {s: result["significance"].get(f"{s} vs {REFERENCE}", {}).get(measure) for s in systems}
         out += [f"{measure} per language (`*`: p < 0.05 against {REFERENCE}, paired t-test per language; macro row: "
@@ -174,5 +176,9 @@ def render(result: dict, command: str) -> str:
         val = "-" if not info.get("validation") else f"{info['validation']['nDCG@10']:.4f}"
         out.append(f"| {label} | {MODELS[label]} | {epoch} | {val} | {fusion['weight']:g} | "
                    f"{fusion['train_nDCG@10']:.4f} |")
+    for label, info in result["models"].items():
+        if info.get("epochs"):
+            cells = ", ".join(f"{r['epoch']:g}: {r['nDCG@10']:.4f}" for r in info["epochs"])
+            out.append(f"\n{label}, validation nDCG@10 after each epoch: {cells}.")
     out += ["", "Made by:", "", "```sh", command, "```"]
     return "\n".join(out)
