@@ -124,6 +124,9 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
               "- Generation speed and quality: [generation.md](generation.md).",
               "- The trained retriever against the off-the-shelf one, with and without xQG: "
               "`.venv/bin/python benchmarks/retriever_table.py` ([retriever.md](retriever.md)).",
+              "- Generated queries as index augmentation, as retriever training data, or both (epochs and "
+              "weights chosen on held-out TRAIN articles): `.venv/bin/python benchmarks/retriever_xqg.py` "
+              "([retriever.md](retriever.md)).",
               "- Why study v1's (uncapped) oracle row was below dense: "
               "`.venv/bin/python benchmarks/oracle_diagnostic.py` "
               "([study-notes.md](study-notes.md))."]
