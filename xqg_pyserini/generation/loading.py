@@ -16,7 +16,7 @@ from xqg_pyserini.generation.config import QueryGenerator, Sampling
 from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
 from xqg_pyserini.models.gemma import GEMMA_BASE, materialize_gemma, resolve_base
 
-DEFAULT_GENERATOR = "xqg-gemma-3-270m-v2"
+DEFAULT_GENERATOR = "xqg-gemma-3-270m-v3"
 
 
 def shipped_generator_dir() -> Path:

@@ -31,7 +31,7 @@ class GeneratorTrainConfig:
     lr: float = _opt(6e-4, "peak learning rate (linear warm-up, cosine decay to 10%%)")
     prefix_shared: bool = _opt(True, "causal LMs: one forward over a passage serves all its (language, question) "
                                      "targets (passage-first prompt); off = batches of independent pairs")
-    epochs: float = _opt(1.0, "passes over the training pairs")
+    epochs: float = _opt(2.0, "passes over the training pairs")
     max_pairs: int | None = _opt(None, "cap on the pairs seen in total (default: epochs x pairs)")
     max_targets: int = _opt(32, "prefix-shared: targets of one passage per optimizer step (more: several steps)")
     batch_size: int = _opt(8, "pairs per optimizer step without prefix sharing")
