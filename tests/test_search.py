@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,15 @@ def indexes(tmp_path, sample_corpus, tiny_bert):
 
 def test_bm25_index_and_search(indexes):
     run = search(bm25_searcher(indexes[0]), TOPICS, k=4)
+    assert {q: max(d, key=d.get) for q, d in run.items()} == GOLD
+
+
+def test_bm25_index_from_relative_paths(tmp_path, sample_corpus, monkeypatch):
+    """`xqg demo` passes relative paths (indexes/xquad/bm25); Anserini runs in its own directory."""
+    monkeypatch.chdir(sample_corpus.parent)
+    index = build_bm25_index(Path(sample_corpus.name), Path("indexes") / "bm25")
+    assert index == Path("indexes") / "bm25"
+    run = search(bm25_searcher(index), TOPICS, k=4)
     assert {q: max(d, key=d.get) for q, d in run.items()} == GOLD
 
 

@@ -47,7 +47,8 @@ def build_bm25_index(corpus: str | Path, index_dir: str | Path, threads: int = 1
             with open(feed / "docs.jsonl", "w", encoding="utf-8") as out:
                 out.writelines(json.dumps({"id": p.docid, "contents": p.contents}, ensure_ascii=False) + "\n"
                                for p in passages)
-        indexed = _run_anserini(["-collection", "JsonCollection", "-input", str(feed), "-index", str(tmp),
+        # The child JVM runs in ``work``: relative paths would resolve there, so hand it absolute ones.
+        indexed = _run_anserini(["-collection", "JsonCollection", "-input", str(feed.resolve()), "-index", str(Path(tmp).resolve()),
                                  "-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads),
                                  "-storePositions", "-storeDocvectors", "-storeRaw"], work)
         if indexed is not None and indexed != len(passages):

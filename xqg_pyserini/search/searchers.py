@@ -26,7 +26,8 @@ __all__ = ["Run", "Searcher", "bm25_searcher", "dense_searcher", "read_topics", 
 
 
 def bm25_searcher(index_dir: str | Path, k1: float = 0.9, b: float = 0.4) -> LuceneSearcher:
-    searcher = LuceneSearcher(str(require_file(index_dir, "Lucene index")))
+    # absolute: the JVM resolves relative paths against the directory it started in, not today's cwd
+    searcher = LuceneSearcher(str(require_file(index_dir, "Lucene index").resolve()))
     searcher.set_bm25(k1, b)
     return searcher
 
