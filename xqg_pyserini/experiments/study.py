@@ -36,7 +36,7 @@ from xqg_pyserini.evaluation.measures import Table, evaluate_languages, per_quer
 from xqg_pyserini.evaluation.significance import paired_report
 from xqg_pyserini.experiments.oracle import OracleFold, balance_summary, oracle_folds, oracle_vectors
 from xqg_pyserini.experiments.variants import (MEASURES, MIXED, PAPER, PAPER_WEIGHT, POOLED, ROUTED, Grids,
-                                               TopicVectors, best_variant, headline, search_vectors, sweep,
+                                               TopicVectors, best_variant, choose, headline, search_vectors, sweep,
                                                tune_variants, variant_vectors)
 from xqg_pyserini.generation.queries import read_queries
 from xqg_pyserini.search.config import SearchSettings
@@ -113,6 +113,22 @@ def balanced_oracle_runs(base: np.ndarray, docids: Sequence[str], folds: Sequenc
                 runs[lang].update(search_vectors(passages, docids, topics.vectors[lang][rows],
                                                  [qids[i] for i in rows], k))
     return runs
+
+
+def oracle_sweep(base: np.ndarray, docids: Sequence[str], folds: Sequence[OracleFold],
+                 questions: dict[str, tuple[Sequence[str], np.ndarray]], topics: TopicVectors,
+                 qrels: dict[str, dict], weights: Sequence[float]) -> list[dict]:
+    """Macro nDCG@10 and R@1 of the oracle for each fusion weight (folds over the split of ``topics``)."""
+    rows = []
+    for weight in weights:
+        runs = balanced_oracle_runs(base, docids, folds, questions, topics, weight, 10)
+        means = {m: [] for m in MEASURES}
+        for lang in topics.qids:
+            scores = per_query(runs[lang], qrels[lang], [nDCG @ 10, R @ 1])
+            for m in MEASURES:
+                means[m].append(float(np.mean(list(scores[m].values()))))
+        rows.append({"weight": weight, **{m: float(np.mean(v)) for m, v in means.items()}})
+    return rows
 
 
 # ----------------------------------------------------------------------------- the study
@@ -248,13 +264,23 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     # The ceiling: real questions in the generator's place, count-balanced, never the evaluated one.
     owner = {l: {q.qid: q.docid for q in bench.questions[l] if q.docid} for l in langs}
     counts = {key: len(qs) for key, qs in read_queries(queries).items()}
-    folds = oracle_folds(owner, counts, {d for d, p in bench.passages.items() if p.split == "test"})
     questions = {l: (vectors["train"].qids[l] + vectors["test"].qids[l],
                      np.concatenate([vectors["train"].vectors[l], vectors["test"].vectors[l]])) for l in langs}
-    oracle_runs = balanced_oracle_runs(base, docids, folds, questions, vectors["test"], best, k)
-    result.extra["oracle"] = {"weight": best, **balance_summary(folds, counts)}
-    chosen[ORACLE] = {**chosen[POOLED], "chosen_by": f"{POOLED}'s choice (train {criterion}); the oracle itself "
-                                                     "cannot be tuned on TRAIN questions, which it fuses"}
+    # Its weight is chosen on TRAIN questions with the same two folds over TRAIN paragraphs (each half
+    # searched against passages fused with the other half), never with the generated rows' weight:
+    # real questions sit nearer the queries than generated ones, so their best weight differs.
+    split_of = {d: p.split for d, p in bench.passages.items()}
+    train_owner = {l: {q: d for q, d in qs.items() if split_of.get(d) == "train"} for l, qs in owner.items()}
+    folds = {"train": oracle_folds(train_owner, counts, {d for d, s in split_of.items() if s == "train"}),  # no TEST question
+             "test": oracle_folds(owner, counts, {d for d, s in split_of.items() if s == "test"})}
+    oracle_weights = [w for w in grids.weights if w > 0]
+    for split in ("train", "test"):  # TEST for the record only, as every sweep
+        result.sweeps[f"oracle-{split}"] = oracle_sweep(base, docids, folds[split], questions, vectors[split],
+                                                        qrels[split], oracle_weights)
+    chosen[ORACLE] = {**choose(result.sweeps["oracle-train"], criterion),
+                      "chosen_by": f"train {criterion}, two folds over TRAIN paragraphs' questions"}
+    oracle_runs = balanced_oracle_runs(base, docids, folds["test"], questions, vectors["test"], chosen[ORACLE]["weight"], k)
+    result.extra["oracle"] = {"weight": chosen[ORACLE]["weight"], **balance_summary(folds["test"], counts)}
 
     # The sparse twin.
     expanded = work / "collections" / "xquad-d2q" / "docs.jsonl"

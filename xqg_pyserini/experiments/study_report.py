@@ -181,10 +181,12 @@ def write_study_report(result: dict, docs: str | Path, command: str | None = Non
                   per_language_significance(sig, [*variants, oracle], measure)]
     parts += ["## The oracle ceiling",
               "Real questions in the generator's place, as many per passage and language as it generated "
-              "(repeated in a seeded order where a passage has fewer), fused as dense+xQG is, at its weight "
-              f"b = {result['oracle']['weight']}; each test paragraph's question ids are split into two seeded "
+              "(repeated in a seeded order where a passage has fewer), fused as dense+xQG is (mean, re-normalised), "
+              f"at b = {result['oracle']['weight']}; each test paragraph's question ids are split into two seeded "
               "halves, each half is searched against passages augmented with the other half, and the halves' runs "
-              "are pooled. Groups (passage, language) per half:",
+              "are pooled. b is chosen the same way on TRAIN: two halves of each TRAIN paragraph's questions, TEST "
+              "questions never fused (sweeps `oracle-train`, and `oracle-test` for the record). Groups (passage, "
+              "language) per TEST half:",
               markdown_table(["half", "ids searched", "distinct real questions", "some repeated", "unaugmented"],
                              [[i, f["searched_ids"], f["distinct"], f["repeated"], f["unaugmented"]]
                               for i, f in enumerate(result["oracle"]["folds"])])]
