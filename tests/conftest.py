@@ -136,3 +136,10 @@ def tiny_causal(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_seq2seq(tmp_path_factory) -> Path:
     return build_tiny_seq2seq(tmp_path_factory.mktemp("tiny-mt5"))
+
+
+@pytest.fixture(autouse=True)
+def _float32_machine(monkeypatch):
+    """Unit tests see the same CPU everywhere: one without bf16 units, so ``--dtype auto`` is float32
+    (the dtype whose output does not depend on the batch). Tests of the dtype choice pass flags."""
+    monkeypatch.setattr("xqg_pyserini.models.cpu.cpu_flags", lambda: {"avx2", "fma"})

@@ -119,7 +119,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from xqg_pyserini.generation import generate_corpus
 from xqg_pyserini.generation import Sampling, load_generator
-gen = load_generator({model!r}, Sampling(max_new_tokens=5, max_input_tokens=64))
+gen = load_generator({model!r}, Sampling(max_new_tokens=5, max_input_tokens=64), dtype="float32")
 inner = gen.generate
 def slow(reqs, n):
     time.sleep(0.3)
