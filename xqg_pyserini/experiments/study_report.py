@@ -185,8 +185,11 @@ def write_study_report(result: dict, docs: str | Path, command: str | None = Non
               f"at b = {result['oracle']['weight']}; each test paragraph's question ids are split into two seeded "
               "halves, each half is searched against passages augmented with the other half, and the halves' runs "
               "are pooled. b is chosen the same way on TRAIN: two halves of each TRAIN paragraph's questions, TEST "
-              "questions never fused (sweeps `oracle-train`, and `oracle-test` for the record). Groups (passage, "
-              "language) per TEST half:",
+              "questions never fused (sweeps `oracle-train`, and `oracle-test` for the record). It is a loose "
+              "ceiling: a TEST paragraph has about 4-5 questions, so a half fuses about two distinct real "
+              "questions (repeated up to the generated count: the 'some repeated' column), all about OTHER facts "
+              "than the searched question, while generated questions may cover the whole passage. Groups "
+              "(passage, language) per TEST half:",
               markdown_table(["half", "ids searched", "distinct real questions", "some repeated", "unaugmented"],
                              [[i, f["searched_ids"], f["distinct"], f["repeated"], f["unaugmented"]]
                               for i, f in enumerate(result["oracle"]["folds"])])]
