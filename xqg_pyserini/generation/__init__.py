@@ -11,7 +11,7 @@ from xqg_pyserini._lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".runner": "CorpusReport GenerationSettings default_output generate generate_corpus resume_state shard_of "
                "split_docids",
-    ".queries": "check_complete check_query_row iter_query_rows read_queries",
+    ".queries": "check_complete check_query_row iter_query_rows locate queries_sha256 query_files read_queries",
     ".config": "QueryGenerator Request Sampling",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
     ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "

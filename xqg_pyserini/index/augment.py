@@ -147,8 +147,9 @@ class AugmentationPlan:
         unknown = rows < 0
         if unknown.any() and on_unknown_docid == "error":
             k = chosen[np.flatnonzero(unknown)[0]]
-            raise InputError(keys.path, f"docid {keys.docids[keys.table[k, 0]]!r} is not in the index "
-                                        f"({self.docid_path})", line=int(keys.table[k, 3]))
+            where, line = keys.where(keys.table[k, 3])
+            raise InputError(where, f"docid {keys.docids[keys.table[k, 0]]!r} is not in the index "
+                                    f"({self.docid_path})", line=line)
         order = np.argsort(rows[~unknown], kind="stable")
         self.rows, self.sources = rows[~unknown][order], chosen[~unknown][order]
         per_passage = np.unique(self.rows, return_counts=True)[1]
