@@ -5,8 +5,9 @@ Every distributed stage has the same shape, built here once: the corpus's parts
 in parallel by Ray tasks, each seeking to its byte range), and ``map_batches`` with a pool of actors
 (one model per actor, loaded once) turns each part into its output with the single-process code. A
 row is one part and a batch one row, so a part is never split between actors; each part's output is
-written and resumed by that code, so a killed actor's part is redone (Ray restarts the actor and
-retries the part) and a killed driver's run is resumed by running it again, part by part.
+written and resumed by that code, so a killed actor's part is redone (Ray Data restarts a dead actor
+and retries the part it held, without limit) and a killed driver's run is resumed by running it
+again, part by part.
 
 Actors take one GPU each when the cluster has GPUs, else ``cpus_per_actor`` CPUs; the pool leaves
 room for the read tasks (:data:`READ_CPUS`), or the actors would hold every CPU while waiting for
@@ -27,8 +28,6 @@ __all__ = ["READ_CPUS", "Pool", "connect", "plan_pool", "run_parts", "shutdown"]
 
 #: Logical CPUs a part-reading task asks for (reading is light next to a model).
 READ_CPUS = 0.25
-#: Restarts of a dying actor before the run fails (each retries the part it held; a rerun resumes).
-MAX_RESTARTS = 4
 _PART_FIELDS = [f.name for f in fields(Part)]
 
 
@@ -45,6 +44,7 @@ def require_ray():
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Join the Ray cluster at ``address`` (``auto``: the running one), or start a local one;
     returns whether this call started Ray (then :func:`shutdown` it when done)."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # before the core worker starts: no C++ log lines
     ray = require_ray()
     quiet_ray()
     if ray.is_initialized():
@@ -61,7 +61,10 @@ def shutdown(started: bool) -> None:
 
 def quiet_ray() -> None:
     """Ray's info lines and progress bars are not for our users (errors still reach them)."""
+    import warnings
+
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", module=r"ray(\.|$)")
     for name in ("ray", "ray.data", "ray.data._internal"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import ray.data
@@ -143,7 +146,7 @@ def run_parts(parts: Sequence[Part], actor: type, pool: Pool) -> Iterator[dict]:
         return
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_read_row, num_cpus=READ_CPUS)
     results = dataset.map_batches(actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool.actors),
-                                  max_restarts=MAX_RESTARTS, **pool.resources)
+                                  num_cpus=pool.resources.get("num_cpus"), num_gpus=pool.resources.get("num_gpus"))
     try:
         for row in results.iter_rows():
             yield row

@@ -115,6 +115,9 @@ class GenerationSettings:
     docids: int | None  # size of a docid filter, if any
 
 
+#: The command whose outputs these are (a directory output carries it in its marker).
+COMMAND = "generate"
+
 #: Rows (language x sample) decoded together by default: decoding on a CPU is bound by reading the
 #: weights, so more rows per step are nearly free up to about this many (docs/generation-results.md).
 BATCH_ROWS = 110
@@ -171,7 +174,7 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
                           chunk_batches, progress, overwrite)
     summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
                "skipped_empty_passages": report.skipped_empty, "passages_in_shard": len(mine), **stats}
-    _finish(target, summary)
+    mark_complete(target, summary)
     return summary
 
 
@@ -185,7 +188,7 @@ def generate_into(target: Path, passages: Sequence[CorpusPassage], generator: Qu
     """Generate ``n`` queries per passage and language into the file ``target``, resuming it: the one
     writing loop behind :func:`generate_corpus` (a shard of a corpus) and distributed generation
     (a part of a corpus). Its ``.meta.json`` records ``settings`` (resuming with others is refused)
-    and says ``complete: false`` until :func:`_finish` marks it done."""
+    and says ``complete: false`` until :func:`mark_complete` marks it done."""
     meta_path = _meta_path(target)
     settings = json.loads(json.dumps(settings))
     if overwrite:
@@ -205,7 +208,7 @@ def generate_into(target: Path, passages: Sequence[CorpusPassage], generator: Qu
     return {"groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
 
 
-def _finish(target: Path, summary: dict) -> None:
+def mark_complete(target: Path, summary: dict) -> None:
     """Mark an output complete (readers refuse it until then), with its summary."""
     meta_path = _meta_path(target)
     write_json(meta_path, {**json.loads(meta_path.read_text()), "complete": True, "summary": summary})
