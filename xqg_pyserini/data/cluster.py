@@ -109,7 +109,7 @@ def plan_pool(actors: int | None = None, cpus_per_actor: float = 1.0, gpus: bool
     return Pool(actors or room, {"num_cpus": cpus_per_actor}, "cpu", threads)
 
 
-def _read_row(row: dict) -> dict:
+def read_row(row: dict) -> dict:
     """A Ray Dataset row naming a part -> the same row with the part's passages as list columns."""
     passages = read_part(Part(**{k: row[k] for k in _PART_FIELDS}))
     return {**row, "docids": [p.docid for p in passages], "titles": [p.title for p in passages],
@@ -144,7 +144,7 @@ def run_parts(parts: Sequence[Part], actor: type, pool: Pool) -> Iterator[dict]:
     rows = [asdict(p) for p in parts]
     if not rows:
         return
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_read_row, num_cpus=READ_CPUS)
+    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(read_row, num_cpus=READ_CPUS)
     results = dataset.map_batches(actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool.actors),
                                   num_cpus=pool.resources.get("num_cpus"), num_gpus=pool.resources.get("num_gpus"))
     try:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from xqg_pyserini.data.corpus import CorpusPassage, corpus_files, passage_of
-from xqg_pyserini.data.io import InputError
+from xqg_pyserini.data.io import InputError, claim_output, mark_output, write_json
 
-__all__ = ["DEFAULT_PART_BYTES", "Part", "corpus_layout", "corpus_parts", "line_number", "read_part"]
+__all__ = ["DEFAULT_PART_BYTES", "Part", "corpus_layout", "corpus_parts", "finish_parts_output", "line_number",
+           "open_parts_output", "part_path", "read_part"]
 
 #: About 6k Wikipedia passages of 100 words: minutes of generation on a GPU, seconds of encoding.
 DEFAULT_PART_BYTES = 4 << 20
@@ -111,3 +113,30 @@ def read_part(part: Part) -> list[CorpusPassage]:
 def part_path(root: PathLike, part: Part, suffix: str = "") -> Path:
     """Where a part's output lives in an output directory."""
     return Path(root) / f"{part.name}{suffix}"
+
+
+def open_parts_output(out: PathLike, command: str, run_file: str, corpus: PathLike, settings: dict,
+                      overwrite: bool = False) -> Path:
+    """Claim the directory of a run in parts: new, or an earlier run of ``command`` (resumed when its
+    ``run_file`` has the same ``settings``; replaced with ``overwrite``); never a foreign path or the
+    corpus. Writes the marker and ``run_file`` with ``complete: false``."""
+    out = claim_output(out, command, overwrite=True, inputs=[corpus])
+    path, settings = out / run_file, json.loads(json.dumps(settings))
+    if out.exists() and any(out.iterdir()):
+        old = json.loads(path.read_text(encoding="utf-8")).get("settings") if path.exists() else settings
+        if overwrite:
+            shutil.rmtree(out)
+        elif old != settings:
+            changed = ", ".join(sorted(k for k in settings if settings[k] != old.get(k)))
+            raise InputError(out, f"was written by `xqg {command}` with other settings ({changed}); "
+                                  "pass --overwrite or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, command)
+    write_json(path, {"settings": settings, "corpus": str(corpus), "complete": False})
+    return out
+
+
+def finish_parts_output(out: PathLike, run_file: str, **fields) -> None:
+    """Mark a run in parts complete (readers refuse it until then), with what it adds (totals...)."""
+    path = Path(out) / run_file
+    write_json(path, {**json.loads(path.read_text(encoding="utf-8")), **fields, "complete": True})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -27,9 +26,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from xqg_pyserini.data.io import InputError, claim_output, mark_output, write_json
+from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.data.parts import DEFAULT_PART_BYTES, Part, corpus_layout, corpus_parts, part_path
+from xqg_pyserini.data.parts import (DEFAULT_PART_BYTES, Part, corpus_layout, corpus_parts, finish_parts_output,
+                                     open_parts_output, part_path)
 from xqg_pyserini.generation.config import QueryGenerator, Sampling
 from xqg_pyserini.generation.queries import RUN_FILE
 from xqg_pyserini.generation.runner import COMMAND, default_batch_size, generate_into, mark_complete
@@ -94,22 +94,6 @@ class GenerationActor:
         return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
 
 
-def _prepare(out: Path, corpus: str | Path, settings: dict, overwrite: bool) -> None:
-    """Claim ``out`` (new, or an earlier run of ours: resumed, or replaced with ``overwrite``)."""
-    claim_output(out, COMMAND, overwrite=True, inputs=[corpus])  # refuses a foreign path and the corpus
-    run_file = out / RUN_FILE
-    if out.exists() and any(out.iterdir()):
-        old = json.loads(run_file.read_text(encoding="utf-8")).get("settings") if run_file.exists() else settings
-        if overwrite:
-            shutil.rmtree(out)
-        elif old != settings:
-            raise InputError(out, "was written with other settings (generator, languages, n, sampling, dtype, "
-                                  "corpus files or part size); pass --overwrite or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    mark_output(out, COMMAND)
-    write_json(run_file, {"settings": settings, "corpus": str(corpus), "complete": False})
-
-
 def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None,
                  n: int = 5, sampling: Sampling | None = None, batch_size: int | None = None, few_shot: int = 0,
                  dtype: str = "auto", full_vocabulary: bool = False, part_bytes: int = DEFAULT_PART_BYTES,
@@ -136,7 +120,7 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
     settings = {"generator": generator if generator_factory is None else "factory", "languages": langs, "n": n,
                 "sampling": asdict(sampling), "dtype": dtype, "few_shot": few_shot, "full_vocabulary": full_vocabulary,
                 "corpus": corpus_layout(corpus, part_bytes)}
-    _prepare(out, corpus, json.loads(json.dumps(settings)), overwrite)
+    open_parts_output(out, COMMAND, RUN_FILE, corpus, settings, overwrite)
     todo = [p for p in parts if not part_complete(part_path(out, p, ".jsonl"))]
     config = {"generator": generator, "factory": generator_factory, "sampling": asdict(sampling), "few_shot": few_shot,
               "languages": langs, "n": n, "dtype": dtype, "full_vocabulary": full_vocabulary, "out": str(out.resolve()),
@@ -148,7 +132,7 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
     summary = {"out": str(out), "parts": len(parts), "parts_done_before": len(parts) - len(todo), **totals,
                "seconds": round(seconds, 1), "queries_per_second": round(totals["queries_written"] / seconds, 3),
                "pool": pool}
-    _finish_run(out, summary)
+    finish_parts_output(out, RUN_FILE, summary=summary)
     return summary
 
 
@@ -174,8 +158,3 @@ def _generate_parts(todo: Sequence[Part], config: dict, address: str | None, act
     finally:
         shutdown(ray_started)
     return totals, pool.describe()
-
-
-def _finish_run(out: Path, summary: dict) -> None:
-    run_file = out / RUN_FILE
-    write_json(run_file, {**json.loads(run_file.read_text(encoding="utf-8")), "complete": True, "summary": summary})
