@@ -173,3 +173,31 @@ def test_killed_driver_rerun_resumes_without_loss_or_duplicates(cluster, tiny_ca
     got = union(out)
     assert got == reference and len(set(got)) == len(got)
     check_complete(out)
+
+
+def test_ray_encoding_equals_single_process_index(cluster, tiny_bert, corpus, tmp_path):
+    from pyserini.search.faiss import FaissSearcher
+
+    from xqg_pyserini.encode import TransformerEncoder, XqgQueryEncoder
+    from xqg_pyserini.index.encoded import encode_corpus, index_from_embeddings
+    from xqg_pyserini.index.faiss import build_faiss_index
+
+    encoder = TransformerEncoder(str(tiny_bert), "e5", show_progress=False)
+    single = build_faiss_index(corpus, encoder, tmp_path / "single")
+    summary = encode_corpus(corpus, tmp_path / "emb", str(tiny_bert), "e5", part_bytes=PART_BYTES, ray=True,
+                            progress=False, **POOL)
+    assert summary["passages_encoded"] == 17 and summary["pool"]["actors"] == 2
+    manifest = index_from_embeddings(tmp_path / "emb", tmp_path / "flat")
+    assert manifest["encoder"] == encoder.describe()
+    assert (tmp_path / "flat" / "docid").read_text() == (single / "docid").read_text()
+    got, want = (faiss_vectors(d / "index") for d in (tmp_path / "flat", single))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    hits = FaissSearcher(str(tmp_path / "flat"), XqgQueryEncoder(encoder)).search(SAMPLE_PASSAGES[1][2], k=1)
+    assert hits[0].docid.startswith("Nile_0")
+
+
+def faiss_vectors(path: Path) -> np.ndarray:
+    import faiss
+
+    index = faiss.read_index(str(path))
+    return index.reconstruct_n(0, index.ntotal)
