@@ -195,3 +195,32 @@ def test_a_directory_of_query_parts_is_read_like_one_file(tmp_path):
     (parts / "part-00000-000002.jsonl").write_text(lines[0])
     with pytest.raises(InputError, match=r"part-00000-000002\.jsonl:1: duplicate query .*part-00000-000000\.jsonl:1"):
         augment_index(plain, parts, HashEncoder(16), tmp_path / "three")
+
+
+def test_augmenting_part_by_part_equals_augmenting_the_whole_index(tmp_path, tiny_bert, sample_corpus):
+    from xqg_pyserini.encode.encoders import TransformerEncoder
+    from xqg_pyserini.index.augment_parts import augment_parts
+    from xqg_pyserini.index.encoded import encode_corpus
+    from xqg_pyserini.data.parts import corpus_parts, read_part
+
+    encoder = TransformerEncoder(str(tiny_bert), "e5", show_progress=False)
+    encode_corpus(sample_corpus, tmp_path / "emb", str(tiny_bert), "e5", part_bytes=200, progress=False)
+    index_from_embeddings(tmp_path / "emb", tmp_path / "whole")
+    queries, rows = tmp_path / "q", []
+    queries.mkdir()
+    for part in corpus_parts(sample_corpus, 200):  # what `xqg generate --ray` writes for these parts
+        lines = [json.dumps({"docid": p.docid, "lang": lang, "i": i, "query": f"{lang} {i} {p.title}", "generator": "t"})
+                 + "\n" for p in read_part(part) for lang in ("de", "fr") for i in range(2)]
+        (queries / f"{part.name}.jsonl").write_text("".join(lines))
+        rows += lines
+    (tmp_path / "all.jsonl").write_text("".join(rows))
+    for kind, params in (("Flat", None), ("HNSW8", "efSearch=8")):
+        whole = augment_index(tmp_path / "whole", tmp_path / "all.jsonl", encoder, tmp_path / f"a-{kind}", "mean",
+                              0.4, True, languages=["de"], index_factory=kind, search_params=params)
+        parts = augment_parts(tmp_path / "emb", queries, encoder, tmp_path / f"p-{kind}", "mean", 0.4, True,
+                              languages=["de"], index_factory=kind, search_params=params)
+        assert parts["counts"] == whole["counts"]  # queries embedded part by part: the same up to float rounding
+        got, want = (faiss.read_index(str(tmp_path / f"{x}-{kind}" / "index")) for x in ("p", "a"))
+        np.testing.assert_allclose(got.reconstruct_n(0, 4), want.reconstruct_n(0, 4), atol=1e-5)
+        assert (tmp_path / f"p-{kind}" / "docid").read_text() == (tmp_path / f"a-{kind}" / "docid").read_text()
+    assert parts["counts"]["queries_used"] == 8 and parts["counts"]["queries_not_selected"] == 8

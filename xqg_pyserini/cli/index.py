@@ -100,7 +100,8 @@ def _add_augment(sub) -> None:
                        description="e' = (1-a)*e_p + a*SUM(e_q) (--fusion sum, the paper, a=0.01) or "
                                    "(1-b)*e_p + b*mean(e_q) (--fusion mean); streams the index in blocks. "
                                    "Query embeddings are cached, so another --weight does not re-encode.")
-    p.add_argument("--index", required=True, help="Pyserini FAISS index directory (index + docid)")
+    p.add_argument("--index", required=True, help="Pyserini FAISS index directory (index + docid), or the parts "
+                                                  "`xqg encode` writes (then --queries: `xqg generate --ray` parts)")
     p.add_argument("--out", required=True, help="augmented index directory to write (appears only when complete)")
     overwrite_option(p, "augmented index")
     query_selection(p, augment_index)
@@ -117,13 +118,26 @@ def _add_augment(sub) -> None:
 
 def run_augment(args) -> None:
     from xqg_pyserini.index.augment import augment_index, augment_per_language, check_selection
+    from xqg_pyserini.index.augment_parts import augment_parts, is_parts_dir
 
     from xqg_pyserini.data.io import claim_output
+    from xqg_pyserini.errors import InputError
     from xqg_pyserini.generation.queries import check_complete
 
     run = augment_per_language if args.per_language_indexes else augment_index
     # the queries file, the index, the selection and the output are checked before a model is loaded
     check_complete(args.queries, args.allow_incomplete)
+    if is_parts_dir(args.index):  # `xqg encode` parts with `xqg generate --ray` parts: one part at a time
+        if args.per_language_indexes:
+            raise InputError(args.index, "--per-language-indexes needs one index; build it with xqg index dense --embeddings")
+        claim_output(args.out, "augment", overwrite=args.overwrite, inputs=[args.index, args.queries])
+        manifest = augment_parts(args.index, args.queries, make_encoder(args), args.out, args.fusion, args.weight,
+                                 args.normalize, args.languages, args.queries_per_language,
+                                 "skip" if args.skip_unknown else "error", args.block_size, overwrite=args.overwrite,
+                                 index_factory=args.index_factory, train_size=args.train_size,
+                                 search_params=args.search_params)
+        print(f"wrote {args.out}: {manifest['counts']}")
+        return
     check_selection(args.index, args.queries, args.languages, args.queries_per_language, args.index_factory,
                     args.search_params)
     claim_output(args.out, "augment", overwrite=args.overwrite, inputs=[args.index, args.queries], legacy=("manifest.json",))

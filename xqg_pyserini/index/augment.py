@@ -87,9 +87,8 @@ def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1,
         raise InputError(None, f"queries per language must be at least 1, not {queries_per_language}")
 
 
-def _check_model(index_dir: Path, desc: dict) -> None:
-    """The index's own manifest (if any) must name the model that embedded the queries."""
-    path = index_dir / "manifest.json"
+def check_model(path: Path, desc: dict) -> None:
+    """The index's own manifest (``path``, if any) must name the model that embedded the queries."""
     try:
         built = json.loads(path.read_text(encoding="utf-8")).get("encoder") if path.exists() else None
     except (ValueError, AttributeError):
@@ -138,7 +137,7 @@ class AugmentationPlan:
         if embeddings.dimension != self.dimension:
             raise InputError(self.index_path, f"index vectors have dimension {self.dimension}, the query embeddings "
                                               f"({embeddings.encoder.get('model')}) {embeddings.dimension}")
-        _check_model(self.index_dir, embeddings.encoder)
+        check_model(self.index_dir / "manifest.json", embeddings.encoder)
         keys = embeddings.keys
         self.selection = {"languages": list(languages) if languages else None,
                           "queries_per_language": queries_per_language, "on_unknown_docid": on_unknown_docid}
