@@ -2,7 +2,8 @@
 
 A synthetic corpus of ``--passages`` passages of about 100 words (the paper's Wikipedia passages) is
 encoded with multilingual-e5-small and given ``--questions`` questions in each of ``--languages``
-by the shipped generator (float32), twice each:
+by the shipped generator (float32), twice each (and the questions, repeated, are embedded once, in
+this process, for the query-side rate):
 
   in-process  ``encode_corpus(ray=False)`` / ``generate_corpus``: one process, torch on every core;
   ray         ``encode_corpus(ray=True)`` / ``generate_ray``: a local Ray cluster, one model per actor,
@@ -61,6 +62,7 @@ def main() -> None:
     p.add_argument("--languages", nargs="+", default=["de", "ja"])
     p.add_argument("--questions", type=int, default=2, help="questions per passage and language")
     p.add_argument("--actors", type=int, default=2)
+    p.add_argument("--query-copies", type=int, default=40, help="copies of the generated questions to embed")
     args = p.parse_args()
 
     import ray
@@ -89,6 +91,18 @@ def main() -> None:
         questions = args.gen_passages * len(args.languages) * args.questions
         rows.append(("generate", "in-process", f"{available_cores()} threads", questions, "questions", seconds))
         del generator
+        from xqg_pyserini.encode.encoders import TransformerEncoder
+        from xqg_pyserini.encode.queries import embed_queries
+
+        many = work / "many.jsonl"  # the generated questions, repeated: short texts like the paper's 630M
+        base = (work / "q-local.jsonl").read_text(encoding="utf-8").splitlines()
+        with open(many, "w", encoding="utf-8") as f:
+            for k in range(args.query_copies):
+                f.writelines(json.dumps({**json.loads(x), "docid": f"{json.loads(x)['docid']}.{k}"}) + "\n" for x in base)
+        encoder = TransformerEncoder("multilingual-e5-small", show_progress=False)
+        seconds, _ = timed(lambda: embed_queries(many, encoder, cache=work / "cache"))
+        rows.append(("encode-q", "in-process", f"{available_cores()} threads", len(base) * args.query_copies,
+                     "questions", seconds))
         startup, _ = timed(lambda: connect(num_cpus=args.actors + 1))  # logical CPUs: actors + the part readers
         pool = {"actors": args.actors, "cpus_per_actor": 1.0}
         seconds, _ = timed(lambda: encode_corpus(corpus, work / "emb-ray", part_bytes=part, ray=True, progress=False,

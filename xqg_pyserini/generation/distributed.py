@@ -107,8 +107,10 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
     unit of work and resume. ``generator_factory`` (a picklable callable) replaces loading
     ``generator`` by name in the actors (tests wrap a tiny model with it).
     """
+    from xqg_pyserini.data.cluster import require_ray
     from xqg_pyserini.models.cpu import DTYPES, pick_dtype
 
+    require_ray()  # before anything is written
     langs = check_languages(list(languages) if languages else list(XQUAD_LANGUAGES))
     if n < 1 or batch_size is not None and batch_size < 1:
         raise InputError(None, "n and batch_size must be at least 1")

@@ -91,6 +91,10 @@ def encode_corpus(corpus: PathLike, out: PathLike, encoder: str = "multilingual-
     """Encode every passage ("title text") into part indexes under ``out`` (resuming it); returns
     the run's totals. ``ray``: on a Ray cluster (``address``; None starts a local one), else here.
     ``encoder_factory`` (picklable) replaces building a TransformerEncoder from the settings."""
+    if ray:
+        from xqg_pyserini.data.cluster import require_ray
+
+        require_ray()  # before anything is written
     parts = corpus_parts(corpus, part_bytes)
     settings = {"encoder": encoder if encoder_factory is None else "factory", "preset": preset, "pooling": pooling,
                 "l2_norm": l2_norm, "corpus": corpus_layout(corpus, part_bytes)}
