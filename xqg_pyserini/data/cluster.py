@@ -7,7 +7,8 @@ in parallel by Ray tasks, each seeking to its byte range), and ``map_batches`` w
 row is one part and a batch one row, so a part is never split between actors; each part's output is
 written and resumed by that code, so a killed actor's part is redone (Ray Data restarts a dead actor
 and retries the part it held, without limit) and a killed driver's run is resumed by running it
-again, part by part.
+again, part by part. A bad input (a corpus line, an output of other settings) comes back as data and
+is raised on the driver as the one-line InputError it was.
 
 Actors take one GPU each when the cluster has GPUs, else ``cpus_per_actor`` CPUs; the pool leaves
 room for the read tasks (:data:`READ_CPUS`), or the actors would hold every CPU while waiting for
@@ -15,16 +16,18 @@ parts nobody can read. Ray's own logging and progress bars are turned off: the d
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 from dataclasses import asdict, fields
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.parts import Part, read_part
 
-__all__ = ["READ_CPUS", "Pool", "connect", "plan_pool", "run_parts", "shutdown"]
+__all__ = ["READ_CPUS", "Pool", "actor_call", "connect", "in_process", "plan_pool", "read_row", "require_ray",
+           "run_parts", "shutdown"]
 
 #: Logical CPUs a part-reading task asks for (reading is light next to a model).
 READ_CPUS = 0.25
@@ -65,8 +68,8 @@ def quiet_ray() -> None:
 
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore", module=r"ray(\.|$)")
-    for name in ("ray", "ray.data", "ray.data._internal"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # its failures reach the user as our exceptions
     import ray.data
 
     context = ray.data.DataContext.get_current()
@@ -109,49 +112,68 @@ def plan_pool(actors: int | None = None, cpus_per_actor: float = 1.0, gpus: bool
     return Pool(actors or room, {"num_cpus": cpus_per_actor}, "cpu", threads)
 
 
+def _error(err: InputError) -> str:
+    return json.dumps([None if err.path is None else str(err.path), err.problem, err.line])
+
+
 def read_row(row: dict) -> dict:
-    """A Ray Dataset row naming a part -> the same row with the part's passages as list columns."""
-    passages = read_part(Part(**{k: row[k] for k in _PART_FIELDS}))
+    """A Ray Dataset row naming a part -> the same row with the part's passages as list columns (or,
+    for a bad line, its error: Ray passes a worker's exceptions on as text, ours travel as data)."""
+    try:
+        passages, error = read_part(Part(**{k: row[k] for k in _PART_FIELDS})), ""
+    except InputError as err:
+        passages, error = [], _error(err)
     return {**row, "docids": [p.docid for p in passages], "titles": [p.title for p in passages],
-            "texts": [p.text for p in passages]}
+            "texts": [p.text for p in passages], "error": error}
 
 
-def batch_parts(batch: dict) -> Iterator[tuple[Part, list]]:
-    """(part, passages) of each row of an actor's batch (one row per batch by construction)."""
+def actor_call(batch: dict, work: Callable[[Part, list], dict]) -> dict:
+    """What an actor returns for a batch of parts (one, by construction): ``work(part, passages)``'s
+    summary of each, as JSON, or the InputError that reading or working on it raised."""
     from xqg_pyserini.data.corpus import CorpusPassage
 
+    out: dict[str, list] = {"part": [], "result": [], "error": []}
     for j in range(len(batch["docids"])):
         part = Part(**{k: (batch[k][j].item() if hasattr(batch[k][j], "item") else batch[k][j]) for k in _PART_FIELDS})
-        yield part, [CorpusPassage(str(d), str(t), str(x))
-                     for d, t, x in zip(batch["docids"][j], batch["titles"][j], batch["texts"][j])]
+        result, error = "", str(batch["error"][j])
+        if not error:
+            passages = [CorpusPassage(str(d), str(t), str(x))
+                        for d, t, x in zip(batch["docids"][j], batch["titles"][j], batch["texts"][j])]
+            try:
+                result = json.dumps(work(part, passages))
+            except InputError as err:
+                error = _error(err)
+        out["part"].append(part.name)
+        out["result"].append(result)
+        out["error"].append(error)
+    return out
 
 
-def _input_error(err: BaseException) -> InputError | None:
-    """The InputError a worker raised, from inside Ray's wrappers."""
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, InputError):
-            return InputError(err.path, err.problem, err.line)
-        err = err.__cause__ or err.__context__ or getattr(err, "cause", None)
-    return None
+def results(rows: Iterable[dict]) -> Iterator[dict]:
+    """The summaries of :func:`actor_call` rows; the first error is raised as the InputError it was."""
+    for row in rows:
+        if row["error"]:
+            path, problem, line = json.loads(row["error"])
+            raise InputError(path, problem, line)
+        yield json.loads(row["result"])
+
+
+def in_process(parts: Sequence[Part], actor: type) -> Iterator[dict]:
+    """The actor's work without Ray: the same code, one part after another, in this process."""
+    worker = actor()
+    for part in parts:
+        out = worker({k: [v] for k, v in read_row(asdict(part)).items()})
+        yield from results([{k: v[0] for k, v in out.items()}])
 
 
 def run_parts(parts: Sequence[Part], actor: type, pool: Pool) -> Iterator[dict]:
-    """Stream every part through a pool of ``actor`` (a class whose ``__call__`` maps a one-row batch
-    to a one-row summary); yields the summaries as parts finish."""
+    """Stream every part through a pool of ``actor`` (a class whose ``__call__`` returns
+    :func:`actor_call`'s batch); yields each part's summary as it finishes."""
     ray = require_ray()
     rows = [asdict(p) for p in parts]
     if not rows:
         return
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(read_row, num_cpus=READ_CPUS)
-    results = dataset.map_batches(actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool.actors),
-                                  num_cpus=pool.resources.get("num_cpus"), num_gpus=pool.resources.get("num_gpus"))
-    try:
-        for row in results.iter_rows():
-            yield row
-    except Exception as err:  # a worker's bad input reaches the user as one line, like everywhere else
-        found = _input_error(err)
-        if found is None:
-            raise
-        raise found from None
+    done = dataset.map_batches(actor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=pool.actors),
+                               num_cpus=pool.resources.get("num_cpus"), num_gpus=pool.resources.get("num_gpus"))
+    yield from results(done.iter_rows())

@@ -77,21 +77,21 @@ class GenerationActor:
             full_vocabulary=c["full_vocabulary"], device=c["device"])
 
     def __call__(self, batch: dict) -> dict:
-        from xqg_pyserini.data.cluster import batch_parts
+        from xqg_pyserini.data.cluster import actor_call
 
-        c, rows = self.config, []
-        for part, passages in batch_parts(batch):
-            target = part_path(c["out"], part, ".jsonl")
-            started = time.perf_counter()
-            with _exclusive(target):
-                stats = generate_into(target, passages, self.generator, c["languages"], c["n"],
-                                      {**c["settings"], "generator": self.generator.id, "part": part.name},
-                                      f"{part.path}:{part.start}-{part.stop}", c["batch_size"], progress=False)
-                mark_complete(target, {"part": part.name, "passages": len(passages), **stats})
-            rows.append({"part": part.name, "passages": len(passages), "queries_written": stats["queries_written"],
-                         "empty_queries": stats["empty_queries"], "groups_resumed": stats["groups_resumed"],
-                         "seconds": round(time.perf_counter() - started, 3)})
-        return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
+        return actor_call(batch, self.part)
+
+    def part(self, part: Part, passages: list) -> dict:
+        """Write one part's queries (resuming it) under an exclusive lock; its summary."""
+        c, target, started = self.config, part_path(self.config["out"], part, ".jsonl"), time.perf_counter()
+        with _exclusive(target):
+            stats = generate_into(target, passages, self.generator, c["languages"], c["n"],
+                                  {**c["settings"], "generator": self.generator.id, "part": part.name},
+                                  f"{part.path}:{part.start}-{part.stop}", c["batch_size"], progress=False)
+            mark_complete(target, {"part": part.name, "passages": len(passages), **stats})
+        return {"part": part.name, "passages": len(passages), "queries_written": stats["queries_written"],
+                "empty_queries": stats["empty_queries"], "groups_resumed": stats["groups_resumed"],
+                "seconds": round(time.perf_counter() - started, 3)}
 
 
 def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None,

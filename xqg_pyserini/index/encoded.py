@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -57,29 +56,20 @@ class EncodingActor:
             pooling=c["pooling"], l2_norm=c["l2_norm"])
 
     def __call__(self, batch: dict) -> dict:
-        from xqg_pyserini.data.cluster import batch_parts
+        from xqg_pyserini.data.cluster import actor_call
 
-        rows = []
-        for part, passages in batch_parts(batch):
-            started = time.perf_counter()
-            vectors = self.encoder.encode_passages([p.text for p in passages], [p.title for p in passages])
-            dim = vectors.shape[1] if len(passages) else self.encoder.dimension
-            with atomic_dir(part_path(self.config["out"], part)) as tmp:
-                write_flat_index(tmp / "index", dim, len(passages), [vectors.reshape(-1, dim)])
-                (tmp / "docid").write_text("".join(f"{p.docid}\n" for p in passages), encoding="utf-8")
-            rows.append({"part": part.name, "passages": len(passages), "seconds": round(time.perf_counter() - started, 3),
-                         "encoder": json.dumps(self.encoder.describe(), sort_keys=True)})
-        return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
+        return actor_call(batch, self.part)
 
-
-def _in_process(parts: list[Part], actor: type) -> Iterator[dict]:
-    """The actor's work without Ray: the same code, one part after another."""
-    from xqg_pyserini.data.cluster import read_row
-
-    worker = actor()
-    for part in parts:
-        result = worker({k: [v] for k, v in read_row(asdict(part)).items()})
-        yield {k: v[0] for k, v in result.items()}
+    def part(self, part: Part, passages: list) -> dict:
+        """Encode one part into its index shard (written whole, or not at all); its summary."""
+        started = time.perf_counter()
+        vectors = self.encoder.encode_passages([p.text for p in passages], [p.title for p in passages])
+        dim = vectors.shape[1] if len(passages) else self.encoder.dimension
+        with atomic_dir(part_path(self.config["out"], part)) as tmp:
+            write_flat_index(tmp / "index", dim, len(passages), [vectors.reshape(-1, dim)])
+            (tmp / "docid").write_text("".join(f"{p.docid}\n" for p in passages), encoding="utf-8")
+        return {"part": part.name, "passages": len(passages), "seconds": round(time.perf_counter() - started, 3),
+                "encoder": json.dumps(self.encoder.describe(), sort_keys=True)}
 
 
 def encode_corpus(corpus: PathLike, out: PathLike, encoder: str = "multilingual-e5-small", preset: str | None = None,
@@ -115,7 +105,9 @@ def encode_corpus(corpus: PathLike, out: PathLike, encoder: str = "multilingual-
     elif todo:
         from xqg_pyserini.models.cpu import available_cores
 
-        results = _in_process(todo, type("EncodingActor", (EncodingActor,), {"config": {
+        from xqg_pyserini.data.cluster import in_process
+
+        results = in_process(todo, type("EncodingActor", (EncodingActor,), {"config": {
             **config, "device": "cpu", "threads": available_cores()}}))
     try:
         for done, row in enumerate(results, start=1):
