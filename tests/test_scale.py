@@ -102,6 +102,14 @@ def test_ray_generation_equals_single_process_and_rerun_skips_parts(cluster, tin
                      part_bytes=PART_BYTES, progress=False, **POOL)
 
 
+def test_a_bad_corpus_line_read_by_a_worker_is_one_input_error(cluster, tiny_causal, corpus, tmp_path):
+    bad = corpus.with_name("bad.jsonl")
+    bad.write_text(corpus.read_text() + '{"title": "no id", "text": "x"}\n')
+    with pytest.raises(InputError, match=r"bad\.jsonl:18: corpus line has no \"id\""):
+        generate_ray(bad, tmp_path / "out", str(tiny_causal), LANGS, n=1, sampling=FAST, dtype="float32",
+                     part_bytes=PART_BYTES, progress=False, **POOL)
+
+
 class DiesOnce:
     """A generator whose worker process is killed (SIGKILL) at its ``calls``-th batch, the first time only."""
 
