@@ -59,16 +59,20 @@ def vm_data_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
 
 
-def make_inputs(work: Path, n: int, dim: int) -> None:
-    """Index (streamed, random), docids and a query file: about n queries in all."""
+def make_inputs(work: Path, n: int, dim: int, clusters: int = 0) -> None:
+    """Index (streamed, random: uniform on the sphere, or around ``clusters`` random centres, as real
+    embeddings cluster by topic), docids and a query file: about n queries in all."""
     from xqg_pyserini.flatindex import write_flat_index
 
     rng = np.random.default_rng(n)
     (work / "plain").mkdir(parents=True)
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32) if clusters else None
 
     def blocks():
         for start in range(0, n, 8192):
             x = rng.standard_normal((min(8192, n - start), dim), dtype=np.float32)
+            if centres is not None:
+                x = centres[rng.integers(clusters, size=len(x))] + 0.5 * x
             yield x / np.linalg.norm(x, axis=1, keepdims=True)
 
     write_flat_index(work / "plain" / "index", dim, n, blocks())

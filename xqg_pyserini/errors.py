@@ -19,3 +19,7 @@ class InputError(ValueError):
             where += f":{line}"
         self.path, self.line, self.problem = path, line, problem
         super().__init__(f"{where}: {problem}" if where else problem)
+
+    def __reduce__(self):
+        """Pickled by its parts, so that it crosses process boundaries (Ray workers) intact."""
+        return type(self), (self.path, self.problem, self.line)

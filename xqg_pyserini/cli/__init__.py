@@ -82,7 +82,7 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-_LIBRARIES = r"(torch|transformers|peft|accelerate|pyserini|faiss|jnius|gguf|huggingface_hub|tqdm)(\.|$)"
+_LIBRARIES = r"(torch|transformers|peft|accelerate|pyserini|faiss|jnius|gguf|huggingface_hub|tqdm|ray)(\.|$)"
 
 
 def quiet_libraries() -> None:

@@ -1,11 +1,12 @@
 """``xqg generate`` (stage: generation)."""
 from __future__ import annotations
 
-from xqg_pyserini.cli.options import count, language, option, positive_float, positive_int
+from xqg_pyserini.cli.options import count, language, option, positive_float, positive_int, ray_options
 
 
 def register(sub) -> None:
     from xqg_pyserini.generation.config import Sampling
+    from xqg_pyserini.generation.distributed import generate_ray
     from xqg_pyserini.generation.runner import generate
     from xqg_pyserini.models.cpu import DTYPES
 
@@ -44,11 +45,15 @@ def register(sub) -> None:
     option(p, "--threads", generate, type=positive_int, help="torch threads (default: the cores available)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     p.add_argument("--no-progress", action="store_true")
+    ray_options(p, "generate", generate_ray)
     p.set_defaults(func=run_generate)
 
 
 def run_generate(args) -> None:
     from xqg_pyserini.generation.runner import generate
+
+    if args.ray:
+        return run_generate_ray(args)
 
     summary = generate(args.corpus, args.generator, args.languages, args.n, args.out, args.batch_size, args.top_k,
                        args.temperature, args.max_new_tokens, args.max_input_tokens, args.seed, args.shard,
@@ -57,3 +62,26 @@ def run_generate(args) -> None:
     skipped = summary.pop("skipped_empty_passages")
     print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages"
           f"{': ' + ' '.join(skipped[:5]) if skipped else ''})")
+
+
+def run_generate_ray(args) -> None:
+    """``xqg generate --ray``: the same generator and format, over a Ray cluster, into a directory of parts."""
+    from xqg_pyserini.data.languages import XQUAD_LANGUAGES
+    from xqg_pyserini.errors import InputError
+    from xqg_pyserini.generation.config import Sampling
+    from xqg_pyserini.generation.distributed import generate_ray
+    from xqg_pyserini.generation.runner import warn_untrained
+
+    if args.out is None:
+        raise InputError(None, "--ray writes a directory of parts: give it with --out")
+    if args.num_shards != 1 or args.split is not None or args.threads is not None:
+        raise InputError(None, "--ray splits the corpus itself and sets threads per actor (--cpus-per-actor); "
+                               "drop --shard/--num-shards, --split and --threads")
+    sampling = Sampling(top_k=args.top_k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                        max_input_tokens=args.max_input_tokens, seed=args.seed)
+    warn_untrained(args.generator, args.languages or XQUAD_LANGUAGES)
+    summary = generate_ray(args.corpus, args.out, args.generator, args.languages, args.n, sampling, args.batch_size,
+                           args.few_shot, "bfloat16" if args.bf16 else args.dtype, args.full_vocabulary,
+                           args.part_bytes, args.actors, args.cpus_per_actor, address=args.ray_address,
+                           overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"wrote {summary['out']}: {summary}")

@@ -116,3 +116,33 @@ def make_encoder(args):
 
     return TransformerEncoder(args.encoder, args.preset, pooling=args.pooling, l2_norm=args.l2_norm,
                               batch_size=args.batch_size)
+
+
+def ray_options(p, what: str, source) -> None:
+    """Options of a distributed run on Ray (the optional extra ``xqg-pyserini[ray]``), defaults from ``source``."""
+    g = p.add_argument_group("distributed (Ray; pip install 'xqg-pyserini[ray]')")
+    g.add_argument("--ray", action="store_true",
+                   help=f"{what} on Ray: corpus parts read as a Ray Dataset, one model per actor; --out is then a "
+                        "directory of parts, and a rerun resumes it")
+    g.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="Ray cluster to join (auto: the running one); default: start a local one")
+    option(g, "--actors", source, type=positive_int,
+           help="actors (models) in the pool (default: one per GPU, else as many as the CPUs allow)")
+    option(g, "--cpus-per-actor", source, type=positive_float,
+           help="CPUs each actor asks for when the cluster has no GPUs (also its torch threads)")
+    option(g, "--part-bytes", source, type=positive_int, help="corpus bytes per part, the unit of work and resume")
+
+
+def index_kind_options(p) -> None:
+    """The FAISS index kind of an output: an index-factory string, its training sample, its search settings."""
+    from xqg_pyserini.index.factory import DEFAULT_FACTORY, DEFAULT_NPROBE
+
+    g = p.add_argument_group("index kind")
+    g.add_argument("--index-factory", default=DEFAULT_FACTORY, metavar="STRING",
+                   help="FAISS index-factory string, e.g. Flat (default), IVF4096,PQ48, HNSW32; other kinds than Flat "
+                        "are trained on a sample and filled block by block (bounded memory)")
+    g.add_argument("--train-size", type=positive_int, default=None,
+                   help="vectors sampled to train the index (default: 40 per IVF list, at least 10000)")
+    g.add_argument("--search-params", default=None, metavar="PARAMS",
+                   help=f"search settings stored in the index for Pyserini's FaissSearcher, e.g. nprobe=64 or "
+                        f"efSearch=128 (default for IVF: nprobe={DEFAULT_NPROBE})")

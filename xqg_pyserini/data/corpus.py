@@ -66,27 +66,36 @@ def corpus_sha256(corpus: str | os.PathLike) -> str:
     return hashlib.sha256("".join(f"{f.name} {sha256_file(f)}\n" for f in files).encode()).hexdigest()
 
 
+def passage_of(row: dict) -> CorpusPassage:
+    """One corpus line (a parsed JSON object) as a passage; a ValueError says what is wrong with it
+    (callers add the file and line: :func:`read_corpus`, :func:`xqg_pyserini.data.parts.read_part`)."""
+    docid = row.get("id", row.get("docid", row.get("_id")))
+    if docid is None or str(docid).strip() == "":
+        raise ValueError('corpus line has no "id"')
+    key = "text" if row.get("text") is not None else "contents"
+    text = row.get(key)
+    if not isinstance(text, str):
+        raise ValueError("corpus line has neither text nor contents")
+    title, text = str(row.get("title") or "").strip(), text.strip()
+    if key == "contents" and title and text.startswith(title):
+        text = text[len(title):].strip()  # contents = "title text" in our JsonCollection
+    return CorpusPassage(str(docid), title, text)
+
+
 def read_corpus(corpus: str | os.PathLike) -> list[CorpusPassage]:
     """Every passage of a JsonCollection, validated (see the module docstring for the contract)."""
     seen: set[str] = set()
     out: list[CorpusPassage] = []
     for path in corpus_files(corpus):
         for number, row in read_jsonl(path):
-            docid = row.get("id", row.get("docid", row.get("_id")))
-            if docid is None or str(docid).strip() == "":
-                raise InputError(path, 'corpus line has no "id"', line=number)
-            docid = str(docid)
-            if docid in seen:
-                raise InputError(path, f"duplicate id {docid!r}", line=number)
-            seen.add(docid)
-            key = "text" if row.get("text") is not None else "contents"
-            text = row.get(key)
-            if not isinstance(text, str):
-                raise InputError(path, "corpus line has neither text nor contents", line=number)
-            title, text = str(row.get("title") or "").strip(), text.strip()
-            if key == "contents" and title and text.startswith(title):
-                text = text[len(title):].strip()  # contents = "title text" in our JsonCollection
-            out.append(CorpusPassage(docid, title, text))
+            try:
+                passage = passage_of(row)
+            except ValueError as err:
+                raise InputError(path, str(err), line=number) from None
+            if passage.docid in seen:
+                raise InputError(path, f"duplicate id {passage.docid!r}", line=number)
+            seen.add(passage.docid)
+            out.append(passage)
     if not out:
         raise InputError(corpus, "corpus is empty")
     return out

@@ -19,17 +19,16 @@ from typing import Sequence
 
 import numpy as np
 
-from xqg_pyserini.data.io import (InputError, MappedMatrix, atomic_file, cache_dir, npy_matrix, require_file,
-                                  sha256_file, write_json)
-from xqg_pyserini.generation.queries import iter_query_rows
+from xqg_pyserini.data.io import InputError, MappedMatrix, atomic_file, cache_dir, npy_matrix, require_file, write_json
+from xqg_pyserini.generation.queries import iter_query_rows, locate, queries_sha256
 
 PathLike = str | os.PathLike
 
 
 @dataclass
 class QueryKeys:
-    """The keys of a query file in compact form: vocabularies plus an int64 row (doc, lang, i, line)
-    per query, in file order."""
+    """The keys of a query file (or directory of parts) in compact form: vocabularies plus an int64
+    row (doc, lang, i, position) per query, in file order; :meth:`where` gives a position's file and line."""
 
     path: Path
     docids: list[str]
@@ -52,15 +51,20 @@ class QueryKeys:
     def __len__(self) -> int:
         return len(self.table)
 
+    def where(self, position) -> tuple[Path, int]:
+        """(file, line) of a row position (the ``table``'s last column)."""
+        return locate(self.path, int(position))
+
     def _check_unique(self) -> None:
         t = self.table
         order = np.lexsort((t[:, 2], t[:, 1], t[:, 0]))
         same = np.flatnonzero(np.all(t[order[1:], :3] == t[order[:-1], :3], axis=1))
         if len(same):
-            a, b = sorted(t[order[same[0]:same[0] + 2], 3])
+            (first, a), (second, b) = (self.where(x) for x in sorted(t[order[same[0]:same[0] + 2], 3]))
             doc, lang, i = t[order[same[0]], :3]
-            raise InputError(self.path, f"duplicate query (docid {self.docids[doc]!r}, lang {self.langs[lang]!r}, "
-                                        f"i {i}), first on line {a}", line=int(b))
+            place = f"line {a}" if first == second else f"{first}:{a}"
+            raise InputError(second, f"duplicate query (docid {self.docids[doc]!r}, lang {self.langs[lang]!r}, "
+                                     f"i {i}), first on {place}", line=b)
 
     def select(self, languages: Sequence[str] | None = None, per_language: int | None = None) -> np.ndarray:
         """Indices (in file order) of the queries kept: those in ``languages``, and of each
@@ -116,7 +120,7 @@ def embed_queries(queries_file: PathLike, encoder, cache: PathLike | None = None
     path = require_file(queries_file, "queries file")
     enc = load_encoder(encoder)
     desc = json.loads(json.dumps(enc.describe(), sort_keys=True))
-    queries_sha = sha256_file(path)
+    queries_sha = queries_sha256(path)
     stem = Path(cache) if cache is not None else cache_dir("embeddings")
     stem.mkdir(parents=True, exist_ok=True)
     stem = stem / hashlib.sha256(f"{queries_sha} {json.dumps(desc, sort_keys=True)}".encode()).hexdigest()[:32]

@@ -4,14 +4,16 @@
 training), ``backends`` (Hugging Face seq2seq and
 causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``fast`` (the prefix-shared decoder: one prefill per passage, rows
 leave when done), ``vocab`` (the trimmed output head), ``loading`` (a generator from a spec such as ``xqg``), ``runner`` (sharding, batching, resume: ``generate``) and
-``queries`` (the generated-query format and its one reader, ``read_queries``). No torch at import.
+``queries`` (the generated-query format and its one reader, ``read_queries``; a file or a directory of
+parts) and ``distributed`` (``generate_ray``: the same generation on a Ray cluster). No torch at import.
 """
 from xqg_pyserini._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".runner": "CorpusReport GenerationSettings default_output generate generate_corpus resume_state shard_of "
-               "split_docids",
-    ".queries": "check_complete check_query_row iter_query_rows read_queries",
+    ".runner": "CorpusReport GenerationSettings default_output generate generate_corpus generate_into mark_complete "
+               "resume_state shard_of split_docids",
+    ".distributed": "GenerationActor generate_ray part_complete",
+    ".queries": "check_complete check_query_row iter_query_rows locate queries_sha256 query_files read_queries",
     ".config": "QueryGenerator Request Sampling",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
     ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "

@@ -53,7 +53,7 @@ class RowSampler:
         scores = scores.float() / max(self.temperature, 1e-6)
         k = min(self.top_k, scores.shape[-1]) if self.top_k > 0 else scores.shape[-1]
         top, idx = scores.topk(k, dim=-1)
-        probs = torch.softmax(top, dim=-1)
+        probs, idx = torch.softmax(top, dim=-1).cpu(), idx.cpu()  # the rows' generators live on the CPU
         out = torch.full_like(scores, float("-inf"))
         for row, gen in enumerate(self.generators):
             choice = torch.multinomial(probs[row], 1, generator=gen)
@@ -113,6 +113,7 @@ class HFGenerator:
         else:
             ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
             mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        ids, mask = ids.to(self.model.device), mask.to(self.model.device)
         from transformers import GenerationConfig, LogitsProcessorList
 
         config = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=False, num_beams=1,

@@ -130,7 +130,7 @@ def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int =
 
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
                    languages: Sequence[str] = (), bf16: bool = False, dtype: str = "auto",
-                   fast: bool = True, full_vocabulary: bool = False) -> QueryGenerator:
+                   fast: bool = True, full_vocabulary: bool = False, device: str = "cpu") -> QueryGenerator:
     """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
     generator); a trained-generator directory (generator.json: our LoRA adapter or a full
     checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
@@ -139,7 +139,9 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     ``dtype``: ``auto`` (bfloat16 only on CPUs with AMX/AVX512-BF16, else float32), ``float32``,
     ``bfloat16`` or ``int8``; ``bf16=True`` is the old spelling of ``dtype="bfloat16"``. A
     prefix-shared generator (generator.json ``prefix_shared``) runs on the fast decoder with its
-    trimmed vocabulary unless ``fast`` is false or ``full_vocabulary`` is set."""
+    trimmed vocabulary unless ``fast`` is false or ``full_vocabulary`` is set. ``device`` other than
+    ``cpu`` (a distributed run's GPU actor) moves the model there and decodes with the Hugging Face
+    path (the prefix-shared decoder is written for CPUs); samples stay seeded per row on the CPU."""
     from xqg_pyserini.models.cpu import DTYPES, pick_dtype
 
     dtype = "bfloat16" if bf16 else dtype
@@ -171,6 +173,8 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         gen_id += f"-{few_shot}shot"
     if dtype != "float32":  # other kernels sample slightly different queries: keep the outputs apart
         gen_id += {"bfloat16": "-bf16", "int8": "-int8"}[dtype]
+    if device != "cpu":
+        model, fast = model.to(device), False
     if meta.get("prefix_shared") and fast and not prefixes:
         from xqg_pyserini.generation.fast import FastGenerator
         from xqg_pyserini.generation.vocab import load_vocabulary

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from xqg_pyserini.data.corpus import corpus_files, corpus_sha256, read_corpus
+from xqg_pyserini.data.corpus import CorpusPassage, corpus_files, corpus_sha256, read_corpus
 from xqg_pyserini.data.io import InputError, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling
@@ -115,6 +115,9 @@ class GenerationSettings:
     docids: int | None  # size of a docid filter, if any
 
 
+#: The command whose outputs these are (a directory output carries it in its marker).
+COMMAND = "generate"
+
 #: Rows (language x sample) decoded together by default: decoding on a CPU is bound by reading the
 #: weights, so more rows per step are nearly free up to about this many (docs/generation-results.md).
 BATCH_ROWS = 110
@@ -166,28 +169,49 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
                                   shard, num_shards, len(wanted) if wanted is not None else None)
     target = Path(out) if out else default_output(
         corpus, generator.id, {**asdict(settings), "docids": sorted(wanted) if wanted is not None else None})
-    meta_path = target.with_name(target.name + ".meta.json")
     check_output(corpus, target)
+    stats = generate_into(target, mine, generator, languages, n, asdict(settings), str(corpus), batch_size,
+                          chunk_batches, progress, overwrite)
+    summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
+               "skipped_empty_passages": report.skipped_empty, "passages_in_shard": len(mine), **stats}
+    mark_complete(target, summary)
+    return summary
+
+
+def _meta_path(target: Path) -> Path:
+    return target.with_name(target.name + ".meta.json")
+
+
+def generate_into(target: Path, passages: Sequence[CorpusPassage], generator: QueryGenerator, languages: Sequence[str],
+                  n: int, settings: dict, source: str, batch_size: int = 8, chunk_batches: int = 4,
+                  progress: bool = True, overwrite: bool = False) -> dict:
+    """Generate ``n`` queries per passage and language into the file ``target``, resuming it: the one
+    writing loop behind :func:`generate_corpus` (a shard of a corpus) and distributed generation
+    (a part of a corpus). Its ``.meta.json`` records ``settings`` (resuming with others is refused)
+    and says ``complete: false`` until :func:`mark_complete` marks it done."""
+    meta_path = _meta_path(target)
+    settings = json.loads(json.dumps(settings))
     if overwrite:
         target.unlink(missing_ok=True)
     elif target.exists() and meta_path.exists():
-        old = json.loads(meta_path.read_text()).get("settings")
-        if old != json.loads(json.dumps(asdict(settings))):
+        if json.loads(meta_path.read_text()).get("settings") != settings:
             raise InputError(target, "exists with different settings (generator, languages, n, sampling or shard); "
                                      "pass --overwrite or choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     machine = _machine(generator)
-    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": False, "machine": machine})
+    write_json(meta_path, {"settings": settings, "corpus": source, "complete": False, "machine": machine})
     done = resume_state(target, n)
-    todo = [Request(p.docid, lang, p.title, p.text) for p in mine for lang in languages if (p.docid, lang) not in done]
+    todo = [Request(p.docid, lang, p.title, p.text) for p in passages if p.text for lang in languages
+            if (p.docid, lang) not in done]
     cut_before = getattr(generator, "truncated", 0)
     stats = _run(generator, todo, n, batch_size, chunk_batches, target, progress)
-    summary = {"out": str(target), "passages_in_corpus": report.passages + len(report.skipped_empty),
-               "skipped_empty_passages": report.skipped_empty, "passages_in_shard": len(mine),
-               "groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
-    write_json(meta_path, {"settings": asdict(settings), "corpus": str(corpus), "complete": True, "summary": summary,
-                           "machine": machine})
-    return summary
+    return {"groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
+
+
+def mark_complete(target: Path, summary: dict) -> None:
+    """Mark an output complete (readers refuse it until then), with its summary."""
+    meta_path = _meta_path(target)
+    write_json(meta_path, {**json.loads(meta_path.read_text()), "complete": True, "summary": summary})
 
 
 def _run(generator: QueryGenerator, todo: list[Request], n: int, batch_size: int, chunk_batches: int,

@@ -28,7 +28,8 @@ import numpy as np
 
 from xqg_pyserini.data.io import InputError, atomic_dir, require_file, write_json
 from xqg_pyserini.encode.queries import QueryEmbeddings, QueryKeys, embed_queries
-from xqg_pyserini.index.faiss import FlatIndex, write_flat_index
+from xqg_pyserini.index.factory import DEFAULT_FACTORY, check_factory, write_index
+from xqg_pyserini.index.faiss import FlatIndex
 
 __all__ = ["AugmentationPlan", "Mixture", "augment_index", "augment_per_language", "check_options", "check_selection",
            "fuse_block", "mix_block"]
@@ -158,9 +159,8 @@ def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1,
         raise InputError(None, f"queries per language must be at least 1, not {queries_per_language}")
 
 
-def _check_model(index_dir: Path, desc: dict) -> None:
-    """The index's own manifest (if any) must name the model that embedded the queries."""
-    path = index_dir / "manifest.json"
+def check_model(path: Path, desc: dict) -> None:
+    """The index's own manifest (``path``, if any) must name the model that embedded the queries."""
     try:
         built = json.loads(path.read_text(encoding="utf-8")).get("encoder") if path.exists() else None
     except (ValueError, AttributeError):
@@ -209,7 +209,7 @@ class AugmentationPlan:
         if embeddings.dimension != self.dimension:
             raise InputError(self.index_path, f"index vectors have dimension {self.dimension}, the query embeddings "
                                               f"({embeddings.encoder.get('model')}) {embeddings.dimension}")
-        _check_model(self.index_dir, embeddings.encoder)
+        check_model(self.index_dir / "manifest.json", embeddings.encoder)
         keys = embeddings.keys
         self.selection = {"languages": list(languages) if languages else None,
                           "queries_per_language": queries_per_language, "on_unknown_docid": on_unknown_docid}
@@ -219,8 +219,9 @@ class AugmentationPlan:
         unknown = rows < 0
         if unknown.any() and on_unknown_docid == "error":
             k = chosen[np.flatnonzero(unknown)[0]]
-            raise InputError(keys.path, f"docid {keys.docids[keys.table[k, 0]]!r} is not in the index "
-                                        f"({self.docid_path})", line=int(keys.table[k, 3]))
+            where, line = keys.where(keys.table[k, 3])
+            raise InputError(where, f"docid {keys.docids[keys.table[k, 0]]!r} is not in the index "
+                                    f"({self.docid_path})", line=line)
         order = np.argsort(rows[~unknown], kind="stable")
         self.rows, self.sources = rows[~unknown][order], chosen[~unknown][order]
         self.langs = keys.table[self.sources, 1]  # each query's language, an index into keys.langs
@@ -264,25 +265,35 @@ class AugmentationPlan:
 
     def write(self, out_dir: PathLike, fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
               block_size: int = DEFAULT_BLOCK, started: float | None = None, overwrite: bool = True,
-              mixture: Mixture | None = None) -> dict:
+              mixture: Mixture | None = None, index_factory: str = DEFAULT_FACTORY, train_size: int | None = None,
+              search_params: str | None = None) -> dict:
         """Write the augmented index (``index``, ``docid``, ``manifest.json``) to ``out_dir``, atomically;
-        an existing ``out_dir`` is replaced only if it is an earlier augmented index (and ``overwrite``)."""
+        an existing ``out_dir`` is replaced only if it is an earlier augmented index (and ``overwrite``).
+
+        ``index_factory`` names the kind of index (FAISS's factory strings; ``Flat`` by default):
+        anything else is trained on ``train_size`` sampled fused vectors and filled block by block
+        (:func:`~xqg_pyserini.index.factory.write_index`), with ``search_params`` (``nprobe=32``...) stored in it."""
         started = time.perf_counter() if started is None else started
         check_options(fusion, weight, block_size, own_weight=mixture.own_weight if mixture else None)
         out = Path(out_dir)
         if out.resolve() == self.index_dir.resolve():
             raise InputError(out, "the output directory must differ from the input index")
+        if index_factory != DEFAULT_FACTORY or search_params:
+            check_factory(index_factory, self.dimension, self.metric, search_params, self.ntotal)
         if fusion == "sum" and self.counts["queries_per_passage"]["min"] != self.counts["queries_per_passage"]["max"]:
             warnings.warn(f"{self.embeddings.keys.path}: passages have {self.counts['queries_per_passage']} queries; "
                           "with fusion='sum' those with more queries are favoured (fusion='mean' is not)")
         source = hashlib.sha256()
         with atomic_dir(out, overwrite, command=COMMAND, inputs=[self.index_dir, self.embeddings.keys.path],
                         legacy=LEGACY) as tmp:
-            digest = write_flat_index(tmp / "index", self.dimension, self.ntotal,
-                                      self.blocks(fusion, weight, normalize, block_size, source, mixture), self.metric)
+            built = write_index(tmp / "index", self.dimension, self.ntotal,
+                                lambda hasher: self.blocks(fusion, weight, normalize, block_size, hasher, mixture),
+                                self.metric, index_factory, train_size, search_params, hasher=source)
             shutil.copyfile(self.docid_path, tmp / "docid")
+            flat = index_factory == DEFAULT_FACTORY
             manifest = {
-                "kind": "faiss-flat-ip" if self.metric == 0 else "faiss-flat-l2", "stage": "xqg-augment",
+                "kind": ("faiss-flat-ip" if self.metric == 0 else "faiss-flat-l2") if flat else "faiss-index-factory",
+                "stage": "xqg-augment",
                 "inputs": {"index": {"path": str(self.index_dir), "index_sha256": source.hexdigest(),
                                      "docid_sha256": self.docid_sha256},
                            "queries": {"path": str(self.embeddings.keys.path), "sha256": self.embeddings.queries_sha256,
@@ -291,7 +302,8 @@ class AugmentationPlan:
                 "encoder": self.embeddings.encoder, "fusion": fusion, "weight": weight, "normalize": normalize,
                 **({"mixture": asdict(mixture)} if mixture else {}), **self.selection, "block_size": block_size,
                 "dimension": self.dimension, "counts": self.counts,
-                "output": {"index_sha256": digest}, "seconds": round(time.perf_counter() - started, 3),
+                **({} if flat else {k: v for k, v in built.items() if k != "index_sha256"}),
+                "output": {"index_sha256": built["index_sha256"]}, "seconds": round(time.perf_counter() - started, 3),
             }
             write_json(tmp / "manifest.json", manifest)
         return manifest
@@ -300,12 +312,14 @@ class AugmentationPlan:
 # ------------------------------------------------------------------ the stage
 
 def check_selection(index_dir: PathLike, queries: PathLike | QueryEmbeddings, languages: Sequence[str] | None = None,
-                    queries_per_language: int | None = None) -> None:
-    """The index is a flat index with its docid file, and the queries file is valid and holds the
-    selected languages: all checked before any query is encoded."""
+                    queries_per_language: int | None = None, index_factory: str = DEFAULT_FACTORY,
+                    search_params: str | None = None) -> None:
+    """The index is a flat index with its docid file, the queries file is valid and holds the
+    selected languages, and the output's index kind can be built: all checked before any query is encoded."""
     require_file(Path(index_dir) / "docid", "docid file")
-    with FlatIndex(Path(index_dir) / "index"):
-        pass
+    with FlatIndex(Path(index_dir) / "index") as index:
+        if index_factory != DEFAULT_FACTORY or search_params:
+            check_factory(index_factory, index.dim, index.metric, search_params, index.rows)
     if not isinstance(queries, QueryEmbeddings):
         QueryKeys.read(require_file(queries, "queries file")).select(languages, queries_per_language)
 
@@ -329,17 +343,21 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
                   fusion: str = "sum", weight: float = 0.01, normalize: bool = False,
                   languages: Sequence[str] | None = None, queries_per_language: int | None = None,
                   on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
-                  cache: PathLike | None = None, overwrite: bool = True) -> dict:
+                  cache: PathLike | None = None, overwrite: bool = True, index_factory: str = DEFAULT_FACTORY,
+                  train_size: int | None = None, search_params: str | None = None) -> dict:
     """Augment a Pyserini FAISS flat index with generated queries; returns the manifest written.
 
-    ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused).
+    ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused), or a
+    directory of parts from a distributed generation. The output is a flat index unless
+    ``index_factory`` names another kind (see :meth:`AugmentationPlan.write`).
     """
     started = time.perf_counter()
     check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
-    check_selection(index_dir, queries_file, languages, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language, index_factory, search_params)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
-    return plan.write(out_dir, fusion, weight, normalize, block_size, started, overwrite)
+    return plan.write(out_dir, fusion, weight, normalize, block_size, started, overwrite,
+                      index_factory=index_factory, train_size=train_size, search_params=search_params)
 
 
 def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings, encoder, out_dir: PathLike,
@@ -347,16 +365,15 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
                          normalize: bool = False, queries_per_language: int | None = None,
                          on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
                          cache: PathLike | None = None, overwrite: bool = True, own_weight: float | None = None,
-                         normalize_queries: bool = True) -> dict:
-    """One augmented index per target language, ``out_dir/<lang>/`` (all languages of the file by
-    default), for :class:`~xqg_pyserini.search.routing.PerLanguageSearcher`; queries are embedded once.
-
-    With ``fusion`` sum or mean each index is fused with its language's queries only; with
-    ``fusion="mixture"`` with every language's, its own weighted ``own_weight`` (:func:`mix_block`).
-    """
+                         normalize_queries: bool = True, index_factory: str = DEFAULT_FACTORY,
+                         train_size: int | None = None, search_params: str | None = None) -> dict:
+    """One augmented index per target language, ``out_dir/<lang>/`` (all of the file's by default), for
+    :class:`~xqg_pyserini.search.routing.PerLanguageSearcher`; queries embedded once. Sum or mean: each
+    index fused with its language's queries only; ``fusion="mixture"``: with every language's, its own
+    weighted ``own_weight`` (:func:`mix_block`). Index kinds as in :meth:`AugmentationPlan.write`."""
     started = time.perf_counter()
     check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language, own_weight)
-    check_selection(index_dir, queries_file, languages, queries_per_language)
+    check_selection(index_dir, queries_file, languages, queries_per_language, index_factory, search_params)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
     sources = [index_dir, None if isinstance(queries_file, QueryEmbeddings) else queries_file]
@@ -365,14 +382,15 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
     shared = AugmentationPlan(index_dir, embeddings, None, queries_per_language, on_unknown_docid) \
         if fusion == MIXTURE else None
     with atomic_dir(out_dir, overwrite, command=COMMAND, inputs=sources, legacy=LEGACY) as tmp:
+        kinds = {"index_factory": index_factory, "train_size": train_size, "search_params": search_params}
         parts = {}
         for lang in langs:
             if shared is not None:
                 parts[lang] = shared.write(tmp / lang, fusion, weight, normalize, block_size,
-                                           mixture=Mixture(lang, own_weight, normalize_queries))
+                                           mixture=Mixture(lang, own_weight, normalize_queries), **kinds)
             else:
                 parts[lang] = AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid) \
-                    .write(tmp / lang, fusion, weight, normalize, block_size)
+                    .write(tmp / lang, fusion, weight, normalize, block_size, **kinds)
         manifest = {"kind": "xqg-per-language", "languages": langs, "index": str(index_dir), "fusion": fusion,
                     "weight": weight, "normalize": normalize, "queries_per_language": queries_per_language,
                     **({"own_weight": own_weight, "normalize_queries": normalize_queries} if shared is not None else {}),

@@ -71,7 +71,8 @@ def expand_corpus(corpus_jsonl: PathLike, queries_file: PathLike, out_jsonl: Pat
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         unknown = sorted((line, docid) for docid, qs in by_doc.items() for *_, line in qs)
         if unknown and on_unknown_docid == "error":
-            raise InputError(queries_path, f"docid {unknown[0][1]!r} is not in the corpus {source}", line=unknown[0][0])
+            where, line = keys.where(unknown[0][0])
+            raise InputError(where, f"docid {unknown[0][1]!r} is not in the corpus {source}", line=line)
     counts.update(queries_skipped=len(unknown), queries_not_selected=int((~chosen).sum()),
                   corpus=str(source), queries=str(queries_path), out=str(Path(out_jsonl)))
     return counts
