@@ -59,7 +59,7 @@ def child_stream(work: Path, dim: int, factory: str) -> dict:
     m = augment_index(work / "plain", work / "queries.jsonl", encoder, work / "out-stream", index_factory=factory,
                       cache=work / "cache", **FUSION)
     assert encoder.calls == 0, "the query embeddings were not taken from the cache"
-    return {"train_size": m["train_size"], "search_params": m["search_params"]}
+    return {"train_size": m["train_size"], "search_params": m["search_params"], "phases": m["build_seconds"]}
 
 
 def child_memory(work: Path, dim: int, factory: str) -> dict:
@@ -187,7 +187,8 @@ def main() -> None:
           f"time {memory['seconds'] / stream['seconds']:.2f}x; the two index files are "
           f"{'byte-identical' if same else 'DIFFERENT'}; recall@10 of the streamed index through Pyserini's "
           f"FaissSearcher vs exact search: {recall:.3f}; stream peak under 2 GiB: "
-          f"{'yes' if stream['peak_mb'] < 2048 else 'NO'}")
+          f"{'yes' if stream['peak_mb'] < 2048 else 'NO'}. Stream phases (s): {stream['phases']} (sample and add "
+          f"each include one fusing pass over all vectors).")
 
 
 if __name__ == "__main__":

@@ -176,6 +176,10 @@ def test_encoding_in_parts_resumes_and_becomes_any_index(tmp_path, tiny_bert, sa
     assert searcher.search(SAMPLE_PASSAGES[2][2], k=1)[0].docid == "Jupiter_0"
     with pytest.raises(InputError, match="other settings"):
         encode_corpus(sample_corpus, tmp_path / "emb", str(tiny_bert), "dpr", part_bytes=200, progress=False)
+    bad = tmp_path / "bad.jsonl"  # a bad line read by the actor's code: back as the one-line error it was
+    bad.write_text((sample_corpus / "docs.jsonl").read_text() + '{"title": "no id", "text": "x"}\n')
+    with pytest.raises(InputError, match=r"bad\.jsonl:5: corpus line has no \"id\""):
+        encode_corpus(bad, tmp_path / "emb-bad", str(tiny_bert), "e5", part_bytes=200, progress=False)
 
 
 def test_a_directory_of_query_parts_is_read_like_one_file(tmp_path):

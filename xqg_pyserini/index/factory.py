@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from typing import Callable, Iterable
 
 import numpy as np
@@ -90,13 +91,15 @@ def write_index(path: PathLike, dim: int, ntotal: int, blocks: Blocks, metric: i
                 factory: str = DEFAULT_FACTORY, train_size: int | None = None, search_params: str | None = None,
                 seed: int = 0, hasher=None) -> dict:
     """Write the index ``factory`` names, holding the ``ntotal`` vectors of ``blocks``, at ``path``
-    (atomically); returns what a manifest records (factory, training, search settings, sha256)."""
+    (atomically); returns what a manifest records (factory, training, search settings, the seconds of
+    each pass: sampling, training, adding (each block fused or read on the way), sha256)."""
     if factory == DEFAULT_FACTORY and not search_params:
         digest = write_flat_index(path, dim, ntotal, blocks(hasher), metric)
         return {"index_factory": factory, "index_sha256": digest}
     import faiss
 
     index, search_params = check_factory(factory, dim, metric, search_params, ntotal)
+    seconds, started = {}, time.perf_counter()
     trained_on = 0
     if not index.is_trained:
         size = default_train_size(index, ntotal) if train_size is None else min(train_size, ntotal)
@@ -105,20 +108,23 @@ def write_index(path: PathLike, dim: int, ntotal: int, blocks: Blocks, metric: i
             raise InputError(None, f"{factory} has {ivf.nlist} lists: train it on at least as many vectors, not {size}")
         rows = np.sort(np.random.default_rng(seed).choice(ntotal, size, replace=False))
         sample = _sample(blocks(None), rows, dim)
+        seconds["sample"], started = round(time.perf_counter() - started, 2), time.perf_counter()
         try:
             index.train(sample)
         except RuntimeError as err:
             raise InputError(None, f"FAISS could not train {factory} on {size} vectors: {_problem(err)}") from None
         trained_on = size
         del sample
+        seconds["train"], started = round(time.perf_counter() - started, 2), time.perf_counter()
     for block in blocks(hasher):
         index.add(np.ascontiguousarray(block, dtype=np.float32))
     if index.ntotal != ntotal:
         raise ValueError(f"{path}: {index.ntotal} vectors added, {ntotal} expected")
+    seconds["add"] = round(time.perf_counter() - started, 2)
     digest = hashlib.sha256()
     with atomic_file(path, "wb") as f:
         writer = faiss.PyCallbackIOWriter(lambda data: (digest.update(data), f.write(data))[1])
         faiss.write_index(index, writer)
         del writer
     return {"index_factory": factory, "train_size": trained_on, "train_seed": seed, "search_params": search_params,
-            "index_sha256": digest.hexdigest()}
+            "build_seconds": seconds, "index_sha256": digest.hexdigest()}
