@@ -71,3 +71,18 @@ def test_int8_and_bf16_decoders_run(tiny_causal):
         assert apply_dtype(model, dtype) == dtype
         out = FastGenerator(model, tok, "x", Sampling(max_new_tokens=6), PASSAGE_FIRST).generate(REQS[:2], 2)
         assert len(out) == 2 and all(len(qs) == 2 for qs in out)
+
+
+def test_continuous_batching_gives_the_same_questions(tiny_causal):
+    """Rows joining as others finish (max_rows smaller than the call) change nothing in float32,
+    also with a trimmed vocabulary, where each row samples only its own passage's extra tokens."""
+    tok, model = _load(tiny_causal)
+    vocab = sorted(set(range(40)) | {tok.eos_token_id})
+    gen = FastGenerator(model, tok, "fast", Sampling(max_new_tokens=10, seed=5), PASSAGE_FIRST, vocab)
+    done = []
+    together = gen.generate(REQS, 2)
+    continuous = gen.generate(REQS, 2, max_rows=3, on_request_done=done.append)
+    alone = [gen.generate([r], 2)[0] for r in REQS]
+    assert continuous == together == alone
+    assert sum(done) == len(REQS)
+    assert len({q for qs in together for q in qs}) > 1

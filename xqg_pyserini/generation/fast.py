@@ -45,6 +45,14 @@ class _Rows:
     gens: list[torch.Generator]
 
 
+@dataclass
+class _Plan:
+    """A call's passages (prefix ids) and, per passage, its rows (suffix ids, request, sample)."""
+    prefixes: list[list[int]]
+    members: list[list[tuple[list[int], int, int]]]
+    longest: int  # buffer columns per row: longest suffix + max_new_tokens
+
+
 class SharedPrefixDecoder:
     """Decodes Gemma-3-style causal LMs (pre/post norms, q/k norms, RoPE per layer type) with a
     shared passage prefix. ``model`` is a ``*ForCausalLM`` in eval mode (LoRA merged)."""
@@ -149,76 +157,127 @@ class SharedPrefixDecoder:
 
     # ------------------------------------------------------------------ decoding
     @torch.inference_mode()
-    def generate(self, requests: Sequence[Request], n: int, sampling: Sampling = Sampling()) -> list[list[str]]:
-        """``n`` questions per request; requests of the same passage share one prefill."""
+    def generate(self, requests: Sequence[Request], n: int, sampling: Sampling = Sampling(),
+                 max_rows: int | None = None, on_request_done=None) -> list[list[str]]:
+        """``n`` questions per request; requests of the same passage share one prefill.
+
+        ``max_rows`` (default: all rows at once) keeps at most that many rows decoding: when rows
+        finish, the next passages are prefilled and their rows join the batch (continuous batching),
+        so a step never runs for the few rows left at the end of a batch. ``on_request_done(1)`` is
+        called as each request's n questions are finished. Every row samples only from the stored
+        vocabulary plus its OWN passage's tokens, so its questions do not depend on its batch."""
         if not requests:
             return []
-        passages: dict[tuple[str, str, str], int] = {}
-        prefixes: list[list[int]] = []
-        for r in requests:
-            key = (r.docid, r.title, r.text)
-            if key not in passages:
-                passages[key] = len(prefixes)
-                prefixes.append(prefix_ids(self.tokenizer, r.title, r.text, sampling.max_input_tokens, self.template)[0])
-        suffix_cache: dict[str, list[int]] = {}
-        row_specs = []  # (group, suffix, request index, sample i)
-        for j, r in enumerate(requests):
-            if r.lang not in suffix_cache:
-                suffix_cache[r.lang] = suffix_ids(self.tokenizer, r.lang, self.template)
-            for i in range(n):
-                row_specs.append((passages[(r.docid, r.title, r.text)], suffix_cache[r.lang], j, i))
-        row_specs.sort(key=lambda x: x[0])
-        longest = max(len(s) for _, s, _, _ in row_specs) + sampling.max_new_tokens
-        if self.window and max(len(p) for p in prefixes) + longest > self.window:
-            raise ValueError(f"prompt + question exceed the sliding window ({self.window}); lower max_input_tokens")
-        head = self.head_for(prefixes)
-        stops = self._stops(head)
-        prefix_kv = [self._prefill(p) for p in prefixes]
-        prefix_len = torch.tensor([len(p) for p in prefixes])
-        dtype = prefix_kv[0][0][0].dtype
-        kvh, hd = self.config.num_key_value_heads, self.config.head_dim
-        B = len(row_specs)
-        rows = _Rows(group=torch.tensor([g for g, _, _, _ in row_specs]), length=torch.zeros(B, dtype=torch.long),
-                     keys=[torch.zeros(B, kvh, longest, hd, dtype=dtype) for _ in self.core.layers],
-                     values=[torch.zeros(B, kvh, longest, hd, dtype=dtype) for _ in self.core.layers],
-                     out=[[] for _ in range(B)], index=list(range(B)),
-                     gens=[torch.Generator().manual_seed(row_seed(sampling.seed, requests[j].docid, requests[j].lang, i))
-                           for _, _, j, i in row_specs])
-        # the language suffixes, right-padded: causal attention keeps pads out of real tokens
-        width = max(len(s) for _, s, _, _ in row_specs)
-        pad = self.tokenizer.pad_token_id or 0
-        ids = torch.tensor([s + [pad] * (width - len(s)) for _, s, _, _ in row_specs])
-        ends = torch.tensor([len(s) - 1 for _, s, _, _ in row_specs])
-        hidden = self._forward(ids, rows, prefix_kv, self._spans(rows.group, len(prefixes)), prefix_len)
-        rows.length = ends + 1  # the pads' columns are overwritten by the first generated tokens
-        last = hidden[torch.arange(B), ends]
+        plan = self._plan(requests, n, sampling)
+        head = self.head_for(plan.prefixes)
+        stops, allowed = self._stops(head), self._own_passage_ids(head, plan.prefixes)
+        prefix_kv: list = [None] * len(plan.prefixes)
+        prefix_len = torch.tensor([len(p) for p in plan.prefixes])
+        max_rows = max_rows or sum(len(m) for m in plan.members)
+        specs: list[tuple[int, int]] = []  # (request j, sample i) of every admitted row, in admission order
         finished: dict[int, list[int]] = {}
-        for step in range(sampling.max_new_tokens):
-            kept = self._sample(head.logits(last), rows.gens, sampling)
-            done = stops[kept]
+        remaining = [n] * len(requests)
+        rows, last, admitted = None, None, 0
+        while True:
+            alive = 0 if rows is None else len(rows.index)
+            batch = []  # passages joining now: all that fit (at least one when nothing is decoding)
+            while admitted < len(plan.prefixes) and (alive + len(plan.members[admitted]) <= max_rows or not alive + len(batch)):
+                batch.append(admitted)
+                alive += len(plan.members[admitted])
+                admitted += 1
+            if batch:
+                new, new_last = self._admit(batch, plan, prefix_kv, prefix_len, specs, requests, sampling)
+                rows, last = (new, new_last) if rows is None else (self._merge(rows, new), torch.cat([last, new_last]))
+            if rows is None:
+                break
+            logits = head.logits(last)
+            if allowed is not None:
+                logits[:, -allowed.shape[1]:].masked_fill_(~allowed[rows.group], float("-inf"))
+            kept = self._sample(logits, rows.gens, sampling)
             for r, token in enumerate(head.to_full(kept).tolist()):
                 rows.out[r].append(token)
-            if step + 1 == sampling.max_new_tokens:
-                break
-            alive = (~done).nonzero().flatten()
+            done = stops[kept] | torch.tensor([len(o) >= sampling.max_new_tokens for o in rows.out])
             for r in done.nonzero().flatten().tolist():
                 finished[rows.index[r]] = rows.out[r]
-            if len(alive) == 0:
-                break
-            if len(alive) < len(rows.index):
-                rows = self._select(rows, alive)
-                kept = kept[alive]
+                j = specs[rows.index[r]][0]
+                remaining[j] -= 1
+                if not remaining[j] and on_request_done is not None:
+                    on_request_done(1)
+            keep = (~done).nonzero().flatten()
+            if len(keep) == 0:
+                rows = None
+                continue
+            if len(keep) < len(rows.index):
+                rows, kept = self._select(rows, keep), kept[keep]
+                for g in set(range(admitted)) - set(rows.group.tolist()):
+                    prefix_kv[g] = None  # a passage whose rows all finished: its cache goes
             hidden = self._forward(head.to_full(kept)[:, None], rows, prefix_kv,
-                                   self._spans(rows.group, len(prefixes)), prefix_len)
+                                   self._spans(rows.group, len(plan.prefixes)), prefix_len)
             last = hidden[:, -1]
-        for r, original in enumerate(rows.index):
-            finished.setdefault(original, rows.out[r])
-        self.last_tokens = [finished[r] for r in range(B)]  # generated ids per row (for inspection)
+        self.last_tokens = [finished[r] for r in range(len(specs))]  # generated ids per row (for inspection)
         texts: list[list[str]] = [[""] * n for _ in requests]
-        for original, (_, _, j, i) in enumerate(row_specs):
-            tokens = [t for t in finished[original] if t not in self.stop_ids]
+        for r, (j, i) in enumerate(specs):
+            tokens = [t for t in finished[r] if t not in self.stop_ids]
             texts[j][i] = clean_query(self.tokenizer.decode(tokens, skip_special_tokens=True))
         return texts
+
+    def _plan(self, requests: Sequence[Request], n: int, sampling: Sampling) -> "_Plan":
+        """Passages in order of first appearance, with the (suffix, request, sample) rows of each."""
+        index: dict[tuple[str, str, str], int] = {}
+        plan = _Plan(prefixes=[], members=[], longest=0)
+        suffixes: dict[str, list[int]] = {}
+        for j, r in enumerate(requests):
+            key = (r.docid, r.title, r.text)
+            if key not in index:
+                index[key] = len(plan.prefixes)
+                plan.prefixes.append(prefix_ids(self.tokenizer, r.title, r.text, sampling.max_input_tokens, self.template)[0])
+                plan.members.append([])
+            if r.lang not in suffixes:
+                suffixes[r.lang] = suffix_ids(self.tokenizer, r.lang, self.template)
+            plan.members[index[key]].extend((suffixes[r.lang], j, i) for i in range(n))
+        plan.longest = max(len(s) for m in plan.members for s, _, _ in m) + sampling.max_new_tokens
+        if self.window and max(len(p) for p in plan.prefixes) + plan.longest > self.window:
+            raise ValueError(f"prompt + question exceed the sliding window ({self.window}); lower max_input_tokens")
+        return plan
+
+    def _own_passage_ids(self, head: OutputHead, prefixes: list[list[int]]) -> torch.Tensor | None:
+        """(passages, extra ids) mask: which ids the head added for the batch each passage may write
+        (its own tokens and the stop tokens); None when nothing was added."""
+        base = 0 if self.head.ids is None else len(self.head.ids)
+        if head.ids is None or len(head.ids) == base:
+            return None
+        extra = head.ids[base:].tolist()
+        mask = torch.zeros(len(prefixes), len(extra), dtype=torch.bool)
+        for g, prefix in enumerate(prefixes):
+            own = set(prefix) | self.stop_ids
+            mask[g] = torch.tensor([t in own for t in extra])
+        return mask
+
+    def _admit(self, groups: list[int], plan: "_Plan", prefix_kv: list, prefix_len: torch.Tensor,
+               specs: list[tuple[int, int]], requests: Sequence[Request], sampling: Sampling):
+        """Prefill ``groups``' passages and run their rows' language suffixes: new rows and their
+        last hidden states."""
+        for g in groups:
+            prefix_kv[g] = self._prefill(plan.prefixes[g])
+        members = [(g, s, j, i) for g in groups for s, j, i in plan.members[g]]
+        dtype = prefix_kv[groups[0]][0][0].dtype
+        kvh, hd, B = self.config.num_key_value_heads, self.config.head_dim, len(members)
+        first = len(specs)
+        specs.extend((j, i) for _, _, j, i in members)
+        rows = _Rows(group=torch.tensor([g for g, _, _, _ in members]), length=torch.zeros(B, dtype=torch.long),
+                     keys=[torch.zeros(B, kvh, plan.longest, hd, dtype=dtype) for _ in self.core.layers],
+                     values=[torch.zeros(B, kvh, plan.longest, hd, dtype=dtype) for _ in self.core.layers],
+                     out=[[] for _ in range(B)], index=list(range(first, first + B)),
+                     gens=[torch.Generator().manual_seed(row_seed(sampling.seed, requests[j].docid, requests[j].lang, i))
+                           for _, _, j, i in members])
+        # the language suffixes, right-padded: causal attention keeps pads out of real tokens
+        width = max(len(s) for _, s, _, _ in members)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.tensor([s + [pad] * (width - len(s)) for _, s, _, _ in members])
+        ends = torch.tensor([len(s) - 1 for _, s, _, _ in members])
+        hidden = self._forward(ids, rows, prefix_kv, self._spans(rows.group, len(plan.prefixes)), prefix_len)
+        rows.length = ends + 1  # the pads' columns are overwritten by the first generated tokens
+        return rows, hidden[torch.arange(B), ends]
 
     @staticmethod
     def _spans(group: torch.Tensor, groups: int) -> list[tuple[int, int]]:
@@ -236,18 +295,30 @@ class SharedPrefixDecoder:
                      gens=[rows.gens[r] for r in keep])
 
     @staticmethod
+    def _merge(a: _Rows, b: _Rows) -> _Rows:
+        """Rows ``a`` then ``b`` (b's groups come after a's, so the batch stays sorted by group)."""
+        return _Rows(group=torch.cat([a.group, b.group]), length=torch.cat([a.length, b.length]),
+                     keys=[torch.cat([x, y]) for x, y in zip(a.keys, b.keys)],
+                     values=[torch.cat([x, y]) for x, y in zip(a.values, b.values)],
+                     out=a.out + b.out, index=a.index + b.index, gens=a.gens + b.gens)
+
+    @staticmethod
     def _sample(logits: torch.Tensor, gens: list[torch.Generator], s: Sampling) -> torch.Tensor:
         """One kept-vocabulary index per row: top-k, temperature, the row's own generator."""
-        scores = logits.float() / max(s.temperature, 1e-6)
-        k = min(s.top_k, scores.shape[-1]) if s.top_k > 0 else scores.shape[-1]
-        top, idx = scores.topk(k, dim=-1)
-        probs = torch.softmax(top, dim=-1)
+        k = min(s.top_k, logits.shape[-1]) if s.top_k > 0 else logits.shape[-1]
+        top, idx = logits.topk(k, dim=-1)  # before the temperature: dividing the whole row costs as much as top-k
+        probs = torch.softmax(top.float() / max(s.temperature, 1e-6), dim=-1)
         choice = torch.stack([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)])
         return idx.gather(1, choice).flatten()
 
 
 class FastGenerator:
-    """The :class:`~xqg_pyserini.generators.QueryGenerator` face of :class:`SharedPrefixDecoder`."""
+    """The :class:`~xqg_pyserini.generators.QueryGenerator` face of :class:`SharedPrefixDecoder`.
+
+    ``continuous``: the runner may pass many passages in one call with ``max_rows`` rows decoding
+    at a time (see :meth:`SharedPrefixDecoder.generate`)."""
+
+    continuous = True
 
     def __init__(self, model, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
                  template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32"):
@@ -258,10 +329,11 @@ class FastGenerator:
         self.id, self.sampling, self.truncated = generator_id, sampling, 0
         self._seen: set[str] = set()
 
-    def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
+    def generate(self, requests: Sequence[Request], n: int, max_rows: int | None = None,
+                 on_request_done=None) -> list[list[str]]:
         for r in requests:
             if r.docid not in self._seen:
                 self._seen.add(r.docid)
                 self.truncated += prefix_ids(self.decoder.tokenizer, r.title, r.text, self.sampling.max_input_tokens,
                                              self.decoder.template)[1]
-        return self.decoder.generate(requests, n, self.sampling)
+        return self.decoder.generate(requests, n, self.sampling, max_rows, on_request_done)
