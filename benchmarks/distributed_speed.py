@@ -1,129 +1,222 @@
-"""Speed of the distributed stages on this machine: the same work in one process and on a local Ray cluster.
+"""Speed and peak memory of the distributed stages here: one process, then a local Ray cluster with 1 and 2 workers.
 
-A synthetic corpus of ``--passages`` passages of about 100 words (the paper's Wikipedia passages) is
-encoded with multilingual-e5-small and given ``--questions`` questions in each of ``--languages``
-by the shipped generator (float32), twice each (and the questions, repeated, are embedded once, in
-this process, for the query-side rate):
+The corpus is XQuAD's English passages (``--corpus``: the JsonCollection ``xqg prepare`` / ``xqg demo``
+writes, collections/xquad/corpus). Each row runs in a child process of its own:
 
-  in-process  ``encode_corpus(ray=False)`` / ``generate_corpus``: one process, torch on every core;
-  ray         ``encode_corpus(ray=True)`` / ``generate_ray``: a local Ray cluster, one model per actor,
-              ``--actors`` actors of one torch thread each (as many threads in all as cores here).
+  encode     multilingual-e5-small over the 240 passages repeated ``--encode-copies`` times (ids made
+             unique): ``encode_corpus(ray=False)``, then ``encode_corpus(ray=True)``;
+  generate   the shipped generator (xqg, float32: this CPU has no bf16 hardware) over the first
+             ``--gen-passages`` passages, ``-n`` questions in each of ``--languages`` (7 x 5, the paper's
+             shape): ``generate`` (what ``xqg generate`` runs), then ``generate_ray``;
+  embed-q    the questions of the one-process generation, repeated ``--query-copies`` times, embedded by
+             the retriever's query side (``embed_queries``; augmentation does this in one process).
 
-It prints passages/s, questions/s and seconds, the Ray run's start-up (cluster and actors) apart, and
-checks that both generation outputs hold the same lines. On 2 cores this shows what the Ray path costs,
-not what it gains: the gain is more machines.
+One process uses torch on both cores; Ray with 1 worker runs one actor of 2 threads, with 2 workers two
+actors of 1 thread (a cluster of 3 logical CPUs: the actors and the part readers). Ray rows include
+starting the actors and loading their models, not starting the cluster (given apart). Peak memory is
+sampled every 0.5 s over the child's whole process tree (the driver and, for Ray, its GCS, raylet,
+agents and workers): the sum of PSS (shared pages split between the processes mapping them) and the
+largest single process's RSS.
 
-    .venv/bin/python benchmarks/distributed_speed.py [--passages 400] [--gen-passages 24] [--actors 2]
+    .venv/bin/python benchmarks/distributed_speed.py --corpus collections/xquad/corpus [--json docs/scale_distributed.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-WORDS = ("the of and to in is was for on as with by at from his that it an were are which this be or has had "
-         "first new after also its their not but one two three city river war year years people world history "
-         "government school university team music album film church state national century north south").split()
+CLUSTER_CPUS = 3  # logical: two cores of actors plus room for the part readers (data.cluster.READ_CPUS)
+ROWS = [(stage, workers) for stage in ("encode", "generate") for workers in (0, 1, 2)] + [("embed-q", 0)]
 
 
-def make_corpus(path: Path, passages: int, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with open(path, "w", encoding="utf-8") as f:
-        for j in range(passages):
-            text = " ".join(rng.choice(WORDS, 100))
-            f.write(json.dumps({"id": f"p{j}", "title": f"Title {j}", "text": text.capitalize() + "."}) + "\n")
-    return path
+def prepare(corpus: Path, work: Path, copies: int, gen_passages: int) -> dict:
+    """The encoding corpus (XQuAD repeated) and the generation corpus (its first passages)."""
+    from xqg_pyserini.data.corpus import corpus_file
+
+    lines = corpus_file(corpus).read_text(encoding="utf-8").splitlines()
+    with open(work / "encode.jsonl", "w", encoding="utf-8") as f:
+        for k in range(copies):
+            for line in lines:
+                row = json.loads(line)
+                f.write(json.dumps({**row, "id": f"{row['id']}.{k}"}, ensure_ascii=False) + "\n")
+    (work / "generate.jsonl").write_text("".join(x + "\n" for x in lines[:gen_passages]), encoding="utf-8")
+    return {"passages": len(lines), "encode_passages": len(lines) * copies, "gen_passages": min(gen_passages, len(lines))}
 
 
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
+def child(stage: str, workers: int, work: Path, args) -> dict:
+    """One row, in this (child) process: what it did, its seconds and, on Ray, the cluster's start-up."""
+    from xqg_pyserini.models.cpu import available_cores
+
+    out, info = work / f"{stage}-{workers}", {"startup_seconds": None}
+    shutil.rmtree(out, ignore_errors=True)
+    pool = {"actors": workers, "cpus_per_actor": available_cores() / workers} if workers else {}
+    if workers:
+        from xqg_pyserini.data.cluster import connect
+
+        started = time.perf_counter()
+        connect(num_cpus=CLUSTER_CPUS)
+        info["startup_seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if stage == "encode":
+        from xqg_pyserini.index.encoded import encode_corpus
+
+        corpus = work / "encode.jsonl"
+        summary = encode_corpus(corpus, out, part_bytes=corpus.stat().st_size // 8 + 1, ray=bool(workers),
+                                progress=False, **pool)
+        info.update(items=summary["passages_encoded"], unit="passages")
+    elif stage == "generate":
+        from xqg_pyserini.generation.distributed import generate_ray
+        from xqg_pyserini.generation.queries import query_files
+        from xqg_pyserini.generation.runner import generate
+
+        corpus = work / "generate.jsonl"
+        if workers:
+            generate_ray(corpus, out, "xqg", args.languages, args.n, dtype="float32", progress=False,
+                         part_bytes=corpus.stat().st_size // 4 + 1, **pool)
+        else:
+            out.mkdir(parents=True)
+            generate(corpus, "xqg", args.languages, args.n, out=out / "q.jsonl", dtype="float32",
+                     threads=available_cores(), progress=False)
+        lines = sorted(x for f in query_files(out if workers else out / "q.jsonl")
+                       for x in f.read_text(encoding="utf-8").splitlines())
+        (work / f"lines-{workers}.json").write_text(json.dumps(lines))
+        info.update(items=len(lines), unit="questions")
+    else:
+        import torch
+
+        from xqg_pyserini.encode.encoders import TransformerEncoder
+        from xqg_pyserini.encode.queries import embed_queries
+
+        torch.set_num_threads(available_cores())
+        many, base = work / "many.jsonl", json.loads((work / "lines-0.json").read_text())
+        with open(many, "w", encoding="utf-8") as f:
+            for k in range(args.query_copies):
+                f.writelines(json.dumps({**json.loads(x), "docid": f"{json.loads(x)['docid']}.{k}"},
+                                        ensure_ascii=False) + "\n" for x in base)
+        embed_queries(many, TransformerEncoder("multilingual-e5-small", show_progress=False), cache=out)
+        info.update(items=len(base) * args.query_copies, unit="questions")
+    info["seconds"] = time.perf_counter() - started
+    if workers:
+        from xqg_pyserini.data.cluster import shutdown
+
+        shutdown(True)
+    return info
 
 
-def lines(out: Path) -> list[str]:
-    from xqg_pyserini.generation.queries import query_files
+class TreeMemory(threading.Thread):
+    """Samples a process and all its descendants: peak of the summed PSS, peak RSS of any one process."""
 
-    return sorted(x for f in query_files(out) for x in f.read_text(encoding="utf-8").splitlines())
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.stop = pid, every, threading.Event()
+        self.peak_pss = self.peak_rss = 0
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self.stop.is_set():
+            pss = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for proc in procs:
+                try:
+                    mem = proc.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                pss += mem.pss
+                self.peak_rss = max(self.peak_rss, mem.rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            self.stop.wait(self.every)
+
+
+def run_row(stage: str, workers: int, work: Path, argv: list[str]) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--child", f"{stage}:{workers}", "--work", str(work)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = TreeMemory(proc.pid)
+    memory.start()
+    stdout, stderr = proc.communicate()
+    memory.stop.set()
+    memory.join()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"{stage} with {workers} workers failed (exit {proc.returncode}): {stderr.strip()[-2000:]}")
+    return {"stage": stage, "workers": workers, **json.loads(lines[-1]),
+            "peak_pss_mib": round(memory.peak_pss / 2**20), "peak_process_rss_mib": round(memory.peak_rss / 2**20)}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--passages", type=int, default=400, help="passages to encode")
-    p.add_argument("--gen-passages", type=int, default=24, help="passages to generate questions for")
-    p.add_argument("--languages", nargs="+", default=["de", "ja"])
-    p.add_argument("--questions", type=int, default=2, help="questions per passage and language")
-    p.add_argument("--actors", type=int, default=2)
-    p.add_argument("--query-copies", type=int, default=40, help="copies of the generated questions to embed")
+    p.add_argument("--corpus", default="collections/xquad/corpus", help="XQuAD's passages as a JsonCollection")
+    p.add_argument("--encode-copies", type=int, default=4, help="times the passages are repeated for encoding")
+    p.add_argument("--gen-passages", type=int, default=16, help="passages to generate questions for")
+    p.add_argument("--languages", nargs="+", default=["ar", "de", "el", "hi", "ru", "th", "zh"])
+    p.add_argument("-n", type=int, default=5, help="questions per passage and language")
+    p.add_argument("--query-copies", type=int, default=10, help="copies of the generated questions to embed")
+    p.add_argument("--json", default=None, help="record the run in this JSON file (key: 'xquad')")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--work", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-
+    if args.child:
+        stage, workers = args.child.split(":")
+        print(json.dumps(child(stage, int(workers), Path(args.work), args)))
+        return
     import ray
     import torch
 
-    from xqg_pyserini.data.cluster import connect
-    from xqg_pyserini.generation import Sampling, generate_corpus, load_generator
-    from xqg_pyserini.generation.distributed import generate_ray
-    from xqg_pyserini.index.encoded import encode_corpus
     from xqg_pyserini.models.cpu import available_cores, cpu_label
 
+    argv = list(sys.argv[1:])
     work = Path(tempfile.mkdtemp(prefix="xqg-distributed-bench-"))
-    rows = []
     try:
-        corpus = make_corpus(work / "docs.jsonl", args.passages)
-        small = make_corpus(work / "small.jsonl", args.gen_passages, seed=1)
-        part = max(1, corpus.stat().st_size // (4 * args.actors))  # a few parts per actor
-        gen_part = max(1, small.stat().st_size // (2 * args.actors))
-        torch.set_num_threads(available_cores())
-        seconds, _ = timed(lambda: encode_corpus(corpus, work / "emb-local", part_bytes=part, progress=False))
-        rows.append(("encode", "in-process", f"{available_cores()} threads", args.passages, "passages", seconds))
-        generator = load_generator("xqg", Sampling(), languages=args.languages, dtype="float32")
-        seconds, _ = timed(lambda: generate_corpus(small, generator, args.languages, args.questions,
-                                                   out=work / "q-local.jsonl", progress=False,
-                                                   batch_size=len(args.languages) * 4))
-        questions = args.gen_passages * len(args.languages) * args.questions
-        rows.append(("generate", "in-process", f"{available_cores()} threads", questions, "questions", seconds))
-        del generator
-        from xqg_pyserini.encode.encoders import TransformerEncoder
-        from xqg_pyserini.encode.queries import embed_queries
-
-        many = work / "many.jsonl"  # the generated questions, repeated: short texts like the paper's 630M
-        base = (work / "q-local.jsonl").read_text(encoding="utf-8").splitlines()
-        with open(many, "w", encoding="utf-8") as f:
-            for k in range(args.query_copies):
-                f.writelines(json.dumps({**json.loads(x), "docid": f"{json.loads(x)['docid']}.{k}"}) + "\n" for x in base)
-        encoder = TransformerEncoder("multilingual-e5-small", show_progress=False)
-        seconds, _ = timed(lambda: embed_queries(many, encoder, cache=work / "cache"))
-        rows.append(("encode-q", "in-process", f"{available_cores()} threads", len(base) * args.query_copies,
-                     "questions", seconds))
-        startup, _ = timed(lambda: connect(num_cpus=args.actors + 1))  # logical CPUs: actors + the part readers
-        pool = {"actors": args.actors, "cpus_per_actor": 1.0}
-        seconds, _ = timed(lambda: encode_corpus(corpus, work / "emb-ray", part_bytes=part, ray=True, progress=False,
-                                                 **pool))
-        rows.append(("encode", "ray", f"{args.actors} actors x 1 thread", args.passages, "passages", seconds))
-        seconds, summary = timed(lambda: generate_ray(small, work / "q-ray", "xqg", args.languages, args.questions,
-                                                      dtype="float32", part_bytes=gen_part, progress=False,
-                                                      batch_size=len(args.languages) * 4, **pool))
-        rows.append(("generate", "ray", f"{args.actors} actors x 1 thread", questions, "questions", seconds))
-        same = lines(work / "q-ray") == lines(work / "q-local.jsonl")
-        ray.shutdown()
+        sizes = prepare(Path(args.corpus), work, args.encode_copies, args.gen_passages)
+        rows = []
+        for stage, workers in ROWS:
+            rows.append(run_row(stage, workers, work, argv))
+            r = rows[-1]
+            print(f"{stage} {workers or 'in-process'}: {r['items']} {r['unit']} in {r['seconds']:.1f} s, "
+                  f"peak PSS {r['peak_pss_mib']} MiB", file=sys.stderr, flush=True)
+        outputs = {w: json.loads((work / f"lines-{w}.json").read_text()) for w in (0, 1, 2)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nCPU: {cpu_label()}, {available_cores()} cores; Ray {ray.__version__}, local cluster started in "
-          f"{startup:.1f} s (not in the rows); encoder multilingual-e5-small (float32), generator xqg (float32); "
-          f"passages of ~100 words\n")
-    head = f"{'stage':<9} | {'mode':<10} | {'workers':<22} | {'items':>6} | {'seconds':>7} | {'per second':>16}"
+    same = {w: outputs[w] == outputs[0] for w in (1, 2)}
+    print(f"\nCPU: {cpu_label()}, {available_cores()} cores; torch {torch.__version__}, Ray {ray.__version__}; "
+          f"XQuAD: {sizes['encode_passages']} passages encoded ({args.encode_copies} x {sizes['passages']}), "
+          f"questions for {sizes['gen_passages']} passages x {len(args.languages)} languages x {args.n} "
+          f"(xqg, float32)\n")
+    head = (f"{'stage':<9} | {'mode':<24} | {'items':>6} | {'seconds':>7} | {'per second':>18} | {'cluster s':>9} | "
+            f"{'peak PSS MiB':>12} | {'largest RSS MiB':>15}")
     print(head + "\n" + "-" * len(head))
-    for stage, mode, workers, items, unit, seconds in rows:
-        print(f"{stage:<9} | {mode:<10} | {workers:<22} | {items:>6} | {seconds:7.1f} | {items / seconds:7.2f} {unit}/s")
-    print(f"\nRay and in-process generation wrote the same lines: {'yes' if same else 'NO'}")
+    for r in rows:
+        mode = ("one process, 2 threads" if not r["workers"] else
+                f"Ray, {r['workers']} x {available_cores() // r['workers']} thread{'s' if r['workers'] == 1 else ''}")
+        start = "" if r["startup_seconds"] is None else f"{r['startup_seconds']:.1f}"
+        print(f"{r['stage']:<9} | {mode:<24} | {r['items']:>6} | {r['seconds']:7.1f} | "
+              f"{r['items'] / r['seconds']:8.2f} {r['unit'][:9] + '/s':<9} | {start:>9} | {r['peak_pss_mib']:>12} | "
+              f"{r['peak_process_rss_mib']:>15}")
+    print(f"\nRay generation wrote the same lines as one process: 1 worker {'yes' if same[1] else 'NO'}, "
+          f"2 workers {'yes' if same[2] else 'NO'}")
+    if args.json:
+        from scale_report import provenance, record
+
+        record(args.json, "xquad", {**provenance(), **sizes, "languages": args.languages, "n": args.n,
+                                    "encode_copies": args.encode_copies, "query_copies": args.query_copies,
+                                    "cores": available_cores(), "torch": torch.__version__, "ray": ray.__version__,
+                                    "same_lines_as_one_process": same, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ index files are compared byte for byte, and the streamed one is searched through
 FaissSearcher (recall@10 against the exact search). Prints a table.
 
     .venv/bin/python benchmarks/index_factory_memory.py [--n 1000000] [--dim 384] [--factory IVF4096,PQ48]
+                                                        [--json docs/scale_index_factory.json]
+
+``--json`` records the run (under its passage count, with the CPU and the command) for
+benchmarks/scale_report.py, which renders docs/scale.md's tables from it.
 """
 from __future__ import annotations
 
@@ -145,6 +149,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=384, help="vector dimension (multilingual-e5-small: 384)")
     p.add_argument("--factory", default="IVF4096,PQ48", help="FAISS index-factory string")
     p.add_argument("--work", default=None, help="scratch directory (default: a temporary one, removed)")
+    p.add_argument("--json", default=None, help="record the run in this JSON file (key: the passage count)")
     p.add_argument("--child", choices=["embed", "stream", "memory"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -189,6 +194,17 @@ def main() -> None:
           f"FaissSearcher vs exact search: {recall:.3f}; stream peak under 2 GiB: "
           f"{'yes' if stream['peak_mb'] < 2048 else 'NO'}. Stream phases (s): {stream['phases']} (sample and add "
           f"each include one fusing pass over all vectors).")
+    if args.json:
+        from scale_report import provenance, record
+
+        record(args.json, str(args.n), {
+            **provenance(), "n": args.n, "dim": args.dim, "factory": args.factory, "clusters": CLUSTERS,
+            "queries": embed["queries"], "fusion": FUSION, "train_size": stream["train_size"],
+            "search_params": stream["search_params"], "faiss_threads": faiss.omp_get_max_threads(),
+            "flat_input_mib": round(flat_mb, 1), "index_mib": round(index_mb, 2), "byte_identical": same,
+            "recall_at_10": round(recall, 4), "probes": PROBES, "inputs_seconds": round(prepared, 1),
+            "stream": {k: stream[k] for k in ("peak_mb", "baseline_mb", "seconds", "phases")},
+            "memory": {k: memory[k] for k in ("peak_mb", "baseline_mb", "seconds")}})
 
 
 if __name__ == "__main__":

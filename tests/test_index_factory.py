@@ -228,3 +228,32 @@ def test_augmenting_part_by_part_equals_augmenting_the_whole_index(tmp_path, tin
         np.testing.assert_allclose(got.reconstruct_n(0, 4), want.reconstruct_n(0, 4), atol=1e-5)
         assert (tmp_path / f"p-{kind}" / "docid").read_text() == (tmp_path / f"a-{kind}" / "docid").read_text()
     assert parts["counts"]["queries_used"] == 8 and parts["counts"]["queries_not_selected"] == 8
+
+
+def test_augmenting_part_by_part_refuses_what_it_cannot_do_before_any_work(tmp_path, tiny_bert, sample_corpus):
+    from xqg_pyserini.data.parts import corpus_parts, read_part
+    from xqg_pyserini.index.augment_parts import augment_parts
+
+    encode_corpus(sample_corpus, tmp_path / "emb", str(tiny_bert), "e5", part_bytes=200, progress=False)
+    queries = tmp_path / "q"
+    queries.mkdir()
+    for part in corpus_parts(sample_corpus, 200):
+        (queries / f"{part.name}.jsonl").write_text("".join(
+            json.dumps({"docid": p.docid, "lang": "de", "i": 0, "query": f"q {p.title}", "generator": "t"}) + "\n"
+            for p in read_part(part)))
+    encoder, out = HashEncoder(32), tmp_path / "out"
+    # the mixture fusion writes one index per query language: refused, naming the fusions it can do
+    with pytest.raises(InputError, match=r"^augmentation part by part writes one index for all query languages: "
+                                         r"fusion must be one of \('sum', 'mean'\), not 'mixture'"):
+        augment_parts(tmp_path / "emb", queries, encoder, out, fusion="mixture", weight=0.3)
+    # one queries file cannot be paired with the index parts
+    one = tmp_path / "all.jsonl"
+    one.write_text("".join(f.read_text() for f in sorted(queries.glob("*.jsonl"))))
+    with pytest.raises(InputError, match=r"all\.jsonl: augmentation part by part needs the directory of query parts"):
+        augment_parts(tmp_path / "emb", one, encoder, out, fusion="mean", on_unknown_docid="skip")
+    # a shard whose docid file does not match its vectors: named, before a query is embedded
+    docids = sorted((tmp_path / "emb").glob("part-*/docid"))[0]
+    docids.write_text(docids.read_text() + "extra\n")
+    with pytest.raises(InputError, match=rf"{docids.parent.name}/docid: \d+ docids for \d+ vectors in the index"):
+        augment_parts(tmp_path / "emb", queries, encoder, out, fusion="mean")
+    assert encoder.calls == 0 and not out.exists() and not (tmp_path / "cache" / "embeddings").exists()

@@ -118,7 +118,7 @@ def _add_augment(sub) -> None:
 
 def run_augment(args) -> None:
     from xqg_pyserini.index.augment import augment_index, augment_per_language, check_selection
-    from xqg_pyserini.index.augment_parts import augment_parts, is_parts_dir
+    from xqg_pyserini.index.augment_parts import augment_parts, check_parts_options, is_parts_dir
 
     from xqg_pyserini.data.io import claim_output
     from xqg_pyserini.errors import InputError
@@ -130,6 +130,7 @@ def run_augment(args) -> None:
     if is_parts_dir(args.index):  # `xqg encode` parts with `xqg generate --ray` parts: one part at a time
         if args.per_language_indexes:
             raise InputError(args.index, "--per-language-indexes needs one index; build it with xqg index dense --embeddings")
+        check_parts_options(args.fusion, args.queries)
         claim_output(args.out, "augment", overwrite=args.overwrite, inputs=[args.index, args.queries])
         manifest = augment_parts(args.index, args.queries, make_encoder(args), args.out, args.fusion, args.weight,
                                  args.normalize, args.languages, args.queries_per_language,

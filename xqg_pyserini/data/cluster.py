@@ -26,11 +26,16 @@ from typing import Callable, Iterable, Iterator, Sequence
 from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.parts import Part, read_part
 
-__all__ = ["READ_CPUS", "Pool", "actor_call", "connect", "in_process", "plan_pool", "read_row", "require_ray",
+__all__ = ["RAYLET_START_WAIT_S", "READ_CPUS", "Pool", "actor_call", "connect", "in_process", "plan_pool", "read_row", "require_ray",
            "run_parts", "shutdown"]
 
 #: Logical CPUs a part-reading task asks for (reading is light next to a model).
 READ_CPUS = 0.25
+#: Seconds a starting node may take to register its raylet (Ray's default: 30). On a loaded 2-core
+#: machine a local cluster twice missed 30 s. Ray's Python start-up loop hard-codes 30 s, but each of
+#: its look-ups retries inside Ray's C++ client for ``RAY_raylet_start_wait_time_s`` (checked with a
+#: raylet delayed by 45 s: fails at 31 s by default, starts at 48 s with 120; tests/test_scale.py).
+RAYLET_START_WAIT_S = 120
 _PART_FIELDS = [f.name for f in fields(Part)]
 
 
@@ -48,6 +53,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Join the Ray cluster at ``address`` (``auto``: the running one), or start a local one;
     returns whether this call started Ray (then :func:`shutdown` it when done)."""
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # before the core worker starts: no C++ log lines
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", str(RAYLET_START_WAIT_S))  # read once, at Ray's first use
     ray = require_ray()
     quiet_ray()
     if ray.is_initialized():

@@ -129,7 +129,11 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
               "([retriever.md](retriever.md)).",
               "- Why study v1's (uncapped) oracle row was below dense: "
               "`.venv/bin/python benchmarks/oracle_diagnostic.py` "
-              "([study-notes.md](study-notes.md))."]
+              "([study-notes.md](study-notes.md)).",
+              "- Beyond one machine (IVF-PQ builds in bounded memory, encoding and generation on Ray, PQ on "
+              "XQuAD, the 18M-passage estimate): `benchmarks/index_factory_memory.py`, "
+              "`benchmarks/distributed_speed.py`, `benchmarks/pq_effectiveness.py` with `--json`, then "
+              "`benchmarks/scale_report.py` ([scale.md](scale.md))."]
     out = docs / "reproduction.md"
     with atomic_file(out) as f:
         f.write("\n\n".join(parts) + "\n")

@@ -22,12 +22,13 @@ import numpy as np
 from xqg_pyserini.data.io import InputError, atomic_dir, write_json
 from xqg_pyserini.encode.queries import embed_queries
 from xqg_pyserini.generation.queries import query_files
-from xqg_pyserini.index.augment import COMMAND, DEFAULT_BLOCK, LEGACY, AugmentationPlan, check_model, check_options
-from xqg_pyserini.index.encoded import BLOCK, RUN_FILE, embedding_parts
+from xqg_pyserini.index.augment import (COMMAND, DEFAULT_BLOCK, FUSIONS, LEGACY, MIXTURE, AugmentationPlan,
+                                        check_model, check_options)
+from xqg_pyserini.index.encoded import BLOCK, RUN_FILE, embedding_parts, shard_shape
 from xqg_pyserini.index.factory import DEFAULT_FACTORY, check_factory, write_index
 from xqg_pyserini.index.faiss import FlatIndex
 
-__all__ = ["augment_parts", "is_parts_dir"]
+__all__ = ["augment_parts", "check_parts_options", "is_parts_dir"]
 PathLike = str | os.PathLike
 
 
@@ -78,6 +79,19 @@ class _PartPlans:
         self.counts = counts
 
 
+def check_parts_options(fusion: str, queries_dir: PathLike) -> None:
+    """What augmentation part by part cannot do, refused before anything is read: the mixture fusion
+    (one index per query language) and queries in one file (they cannot be paired with the parts)."""
+    if fusion == MIXTURE:
+        raise InputError(None, f"augmentation part by part writes one index for all query languages: fusion must be "
+                               f"one of {FUSIONS}, not {MIXTURE!r} (one index per language needs one input index: "
+                               "build it with `xqg index dense --embeddings`, then augment_per_language)")
+    if Path(queries_dir).is_file():
+        raise InputError(queries_dir, "augmentation part by part needs the directory of query parts "
+                                      "`xqg generate --ray` writes, not one file: build one index with "
+                                      "`xqg index dense --embeddings` and augment that")
+
+
 def augment_parts(index_parts: PathLike, queries_dir: PathLike, encoder, out_dir: PathLike, fusion: str = "sum",
                   weight: float = 0.01, normalize: bool = False, languages: Sequence[str] | None = None,
                   queries_per_language: int | None = None, on_unknown_docid: str = "error",
@@ -89,6 +103,7 @@ def augment_parts(index_parts: PathLike, queries_dir: PathLike, encoder, out_dir
     from xqg_pyserini.encode.encoders import load_encoder
 
     started = time.perf_counter()
+    check_parts_options(fusion, queries_dir)
     check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
     shards = embedding_parts(index_parts)
     queries = {f.name[:-len(".jsonl")]: f for f in query_files(queries_dir)}
@@ -96,11 +111,7 @@ def augment_parts(index_parts: PathLike, queries_dir: PathLike, encoder, out_dir
     if stray and on_unknown_docid == "error":
         raise InputError(queries[stray[0]], f"no index part {stray[0]} in {index_parts}: were the queries generated "
                                             "from the same corpus with the same part size?")
-    sizes = []
-    for shard in shards:
-        with FlatIndex(shard / "index") as index:
-            sizes.append((index.rows, index.dim, index.metric))
-    ntotal, (_, dim, metric) = sum(r for r, _, _ in sizes), sizes[0]
+    ntotal, dim, metric = shard_shape(index_parts, shards)
     if index_factory != DEFAULT_FACTORY or search_params:
         check_factory(index_factory, dim, metric, search_params, ntotal)
     enc = load_encoder(encoder)

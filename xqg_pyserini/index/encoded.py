@@ -30,7 +30,7 @@ from xqg_pyserini.data.parts import (DEFAULT_PART_BYTES, Part, corpus_layout, co
 from xqg_pyserini.index.factory import DEFAULT_FACTORY, check_factory, write_index
 from xqg_pyserini.index.faiss import COMMAND as INDEX_COMMAND, LEGACY, FlatIndex, write_flat_index
 
-__all__ = ["EncodingActor", "encode_corpus", "embedding_parts", "index_from_embeddings"]
+__all__ = ["EncodingActor", "encode_corpus", "embedding_parts", "index_from_embeddings", "shard_shape"]
 
 COMMAND, RUN_FILE = "encode", "embeddings.json"
 BLOCK = 4096
@@ -155,6 +155,24 @@ def embedding_parts(embeddings: PathLike) -> list[Path]:
     return shards
 
 
+def shard_shape(embeddings: PathLike, shards: list[Path]) -> tuple[int, int, int]:
+    """(vectors in all shards, dimension, faiss metric), after checking that every shard has one docid
+    per vector and that all share one dimension and metric."""
+    shapes = []
+    for shard in shards:
+        with FlatIndex(shard / "index") as index:
+            shapes.append((index.rows, index.dim, index.metric))
+        if not (shard / "docid").is_file():
+            raise InputError(shard, "index shard without its docid file")
+        with open(shard / "docid", "rb") as f:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        if lines != shapes[-1][0]:
+            raise InputError(shard / "docid", f"{lines} docids for {shapes[-1][0]} vectors in the index")
+    if len({(d, m) for _, d, m in shapes}) != 1:
+        raise InputError(embeddings, f"the shards differ in dimension or metric: {sorted(set(shapes))}")
+    return sum(r for r, _, _ in shapes), shapes[0][1], shapes[0][2]
+
+
 def _shard_blocks(shards: list[Path], hasher=None) -> Iterator[np.ndarray]:
     for shard in shards:
         with FlatIndex(shard / "index") as index:
@@ -169,19 +187,7 @@ def index_from_embeddings(embeddings: PathLike, out: PathLike, index_factory: st
     kind ``index_factory`` names (``Flat`` by default); returns its manifest."""
     started = time.perf_counter()
     shards = embedding_parts(embeddings)
-    shapes = []
-    for shard in shards:
-        with FlatIndex(shard / "index") as index:
-            shapes.append((index.rows, index.dim, index.metric))
-        if not (shard / "docid").is_file():
-            raise InputError(shard, "index shard without its docid file")
-        with open(shard / "docid", "rb") as f:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        if lines != shapes[-1][0]:
-            raise InputError(shard / "docid", f"{lines} docids for {shapes[-1][0]} vectors in the index")
-    if len({(d, m) for _, d, m in shapes}) != 1:
-        raise InputError(embeddings, f"the shards differ in dimension or metric: {sorted(set(shapes))}")
-    ntotal, (_, dim, metric) = sum(r for r, _, _ in shapes), shapes[0]
+    ntotal, dim, metric = shard_shape(embeddings, shards)
     if index_factory != DEFAULT_FACTORY or search_params:
         check_factory(index_factory, dim, metric, search_params, ntotal)
     run = Path(embeddings, RUN_FILE)
