@@ -215,6 +215,21 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     return out
 
 
+def record_demo_time(path: Path, results: dict) -> None:
+    """Keep, per CPU kind, the time of the last demo that generated its questions (a cached run says
+    nothing about generation speed, so it does not replace one that generated)."""
+    seconds = results.get("seconds", {})
+    if "generate" not in seconds:
+        return
+    times = load(path) if path.exists() else {}
+    x = results.get("xqg") or {}
+    times[results.get("cpu", "unknown CPU")] = {
+        "minutes": round(sum(seconds.values()) / 60, 2), "generate_seconds": round(seconds["generate"], 1),
+        "queries_per_second": (x.get("summary") or {}).get("queries_per_second"),
+        "dtype": (x.get("machine") or {}).get("dtype"), "generator": (x.get("settings") or {}).get("generator")}
+    write_json(path, times)
+
+
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -223,8 +238,13 @@ def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "d
     """README's demo block, rendered from the demo's results: ``runs/xquad/results.json`` is copied
     to ``docs/demo.json`` (runs/ is not in git) and the block between the results markers rewritten."""
     readme, stored, fresh = Path(readme), Path(docs) / "demo.json", Path(runs) / "results.json"
+    times = Path(docs) / "demo_times.json"
     if fresh.exists():
+        if stored.exists():  # the run it replaces may be the only one of its CPU kind
+            record_demo_time(times, load(stored))
         write_json(stored, load(fresh))
+    if stored.exists():
+        record_demo_time(times, load(stored))
     if not stored.exists() or not readme.exists():
         return readme
     d = load(stored)
@@ -251,7 +271,12 @@ def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "d
     parts += [f"Time of that run on {d.get('cpu', 'this machine')}: {total / 60:.1f} min in all ("
               + ", ".join(f"{k} {v:.0f} s" for k, v in d["seconds"].items()) + "). The two models are built once per machine by `make venv` (`xqg models`, about 3 minutes), "
               "not counted here; the generated questions are cached outside git, so later runs reuse them; "
-              "`xqg demo --no-xqg` skips xQG."]
+              "`xqg demo --no-xqg` skips xQG.", ""]
+    if times.exists():
+        parts += ["The last demo with generation on each CPU kind (`docs/demo_times.json`; stages summed, "
+                  "without the process start):", "", "| CPU | minutes | generation | questions/s | dtype |", "|---|---|---|---|---|"]
+        parts += [f"| {cpu} | {t['minutes']:.1f} | {t['generate_seconds']:.0f} s | {t['queries_per_second']} | {t['dtype']} |"
+                  for cpu, t in sorted(load(times).items())]
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
     with atomic_file(readme) as handle:

@@ -125,10 +125,6 @@ COMMAND = "generate"
 BATCH_ROWS = 165
 
 
-#: A continuous generator's chunk, in batches (each chunk ends with a tail of few rows decoding).
-CONTINUOUS_CHUNKS = 4
-
-
 def default_batch_size(languages: int, n: int) -> int:
     """Prompts per model call: whole passages (all their languages) filling about BATCH_ROWS rows."""
     return languages * max(1, BATCH_ROWS // (languages * n))
@@ -225,10 +221,10 @@ def _run(generator: QueryGenerator, todo: list[Request], n: int, batch_size: int
     """The generation loop: length-bucketed batches, one append + fsync per chunk."""
     from tqdm.auto import tqdm
 
-    # a continuous generator takes a whole chunk per call, keeping batch_size * n rows decoding; its
-    # chunks are longer, since each call ends with a tail of few rows (the chunk is also the unit of fsync)
+    # a continuous generator takes a whole chunk per call, keeping batch_size * n rows decoding (each
+    # call ends with a tail of few rows: one per chunk instead of one per batch)
     continuous = getattr(generator, "continuous", False)
-    chunk = batch_size * chunk_batches * (CONTINUOUS_CHUNKS if continuous else 1)
+    chunk = batch_size * chunk_batches
     written = empty = 0
     started = time.perf_counter()
     bar = tqdm(total=len(todo), unit="group", desc=f"generate x{n}", disable=not progress, smoothing=0.1)

@@ -152,6 +152,7 @@ class OutputHead:
         head = copy.copy(self)
         add = torch.tensor(extra, dtype=torch.long)
         head._extra = add if self._extra is None else torch.cat([self._extra, add])
+        head._extra_weight = self._full.index_select(0, head._extra)  # once per batch, not per step
         head.ids = torch.cat([self.ids, add])
         head._index()
         return head
@@ -176,7 +177,7 @@ class OutputHead:
         else:
             out = F.linear(hidden, self.weight.to(hidden.dtype))
         if self._extra is not None:
-            out = torch.cat([out, F.linear(hidden, self._full.index_select(0, self._extra).to(hidden.dtype))], dim=-1)
+            out = torch.cat([out, F.linear(hidden, self._extra_weight.to(hidden.dtype))], dim=-1)
         if self._full_bias is not None:
             out = out + (self._full_bias if self.ids is None else self._full_bias.index_select(0, self.ids)).to(out.dtype)
         if self.softcap:

@@ -1,0 +1,21 @@
+"""The README's demo block keeps the last generating demo of each CPU kind."""
+import json
+
+from xqg_pyserini.experiments.report import record_demo_time
+
+
+def _results(cpu, generate=None, qps=None):
+    seconds = {"prepare": 1.0, "index": 59.0, **({"generate": generate} if generate is not None else {})}
+    return {"cpu": cpu, "seconds": seconds,
+            "xqg": {"summary": {"queries_per_second": qps}, "machine": {"dtype": "float32"}, "settings": {"generator": "g"}}}
+
+
+def test_demo_times_per_cpu_and_cached_runs_do_not_replace(tmp_path):
+    path = tmp_path / "demo_times.json"
+    record_demo_time(path, _results("AMD EPYC (AVX2)", generate=420.0, qps=6.3))
+    record_demo_time(path, _results("Intel Xeon (AMX)", generate=120.0, qps=22.0))
+    record_demo_time(path, _results("AMD EPYC (AVX2)"))  # a cached run: no generation, no entry
+    times = json.loads(path.read_text())
+    assert set(times) == {"AMD EPYC (AVX2)", "Intel Xeon (AMX)"}
+    assert times["AMD EPYC (AVX2)"] == {"minutes": 8.0, "generate_seconds": 420.0, "queries_per_second": 6.3,
+                                        "dtype": "float32", "generator": "g"}
