@@ -23,8 +23,11 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/xqg demo
 
+# The Ray tests run in a process of their own: a pytest process that has started a Ray driver
+# crashed (segfault) in a later test that starts other processes, on a fresh CI clone.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/test_scale.py
+	$(BIN)/python -m pytest -q tests/test_scale.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration"
