@@ -12,7 +12,8 @@ row. This decoder therefore
 - samples from a trimmed output head: the generator's stored vocabulary plus the tokens of the
   passages in the batch (a row slice of the same tied matrix, so kept ids keep their logits).
 
-Rows from several passages may share a batch (``batch_rows``); each attends to its own passage.
+Rows from several passages share a batch, and passages join it as rows finish (``max_rows``); each
+row attends to its own passage.
 Sampling is per row with its own seeded ``torch.Generator`` (top-k, temperature), so a question
 depends on (seed, docid, language, i) and not on its batch: exactly so in float32, where the same
 seed gives the same questions as the unshared HF path (tested on a tiny model); with bf16 or int8
@@ -181,7 +182,7 @@ class SharedPrefixDecoder:
         while True:
             alive = 0 if rows is None else len(rows.index)
             batch = []  # passages joining now: all that fit (at least one when nothing is decoding)
-            while admitted < len(plan.prefixes) and (alive + len(plan.members[admitted]) <= max_rows or not alive + len(batch)):
+            while admitted < len(plan.prefixes) and (alive + len(plan.members[admitted]) <= max_rows or alive == 0):
                 batch.append(admitted)
                 alive += len(plan.members[admitted])
                 admitted += 1
