@@ -10,7 +10,7 @@ row. This decoder therefore
 - keeps each row's own tokens (language suffix + question) in a small preallocated buffer;
 - lets finished rows leave the batch;
 - samples from a trimmed output head: the generator's stored vocabulary plus the tokens of the
-  passages in the batch (a row slice of the same tied matrix, so kept ids keep their logits).
+  row's own passage (a row slice of the same tied matrix, so kept ids keep their logits).
 
 Rows from several passages share a batch, and passages join it as rows finish (``max_rows``); each
 row attends to its own passage.
