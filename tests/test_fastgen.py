@@ -86,3 +86,53 @@ def test_continuous_batching_gives_the_same_questions(tiny_causal):
     assert continuous == together == alone
     assert sum(done) == len(REQS)
     assert len({q for qs in together for q in qs}) > 1
+
+
+def _contrast_reference(model, tok, req: Request, w: float, s: Sampling) -> list[int]:
+    """Step by step with the plain model: top-k of the passage prompt's logits, rescored as
+    (1+w)*logit - w*logit after the passage-free prompt (BOS + language suffix), row-seeded sampling."""
+    from xqg_pyserini.generation.backends import row_seed
+    from xqg_pyserini.generation.prompts import prefix_ids, suffix_ids
+
+    suffix = suffix_ids(tok, req.lang, PASSAGE_FIRST)
+    with_passage = prefix_ids(tok, req.title, req.text, s.max_input_tokens, PASSAGE_FIRST)[0] + suffix
+    blank = prefix_ids(tok, "", "", s.max_input_tokens, PASSAGE_FIRST)[0] + suffix
+    gen = torch.Generator().manual_seed(row_seed(s.seed, req.docid, req.lang, 0))
+    out: list[int] = []
+    with torch.no_grad():
+        for _ in range(s.max_new_tokens):
+            cond = model(torch.tensor([with_passage + out])).logits[0, -1]
+            free = model(torch.tensor([blank + out])).logits[0, -1]
+            top, idx = cond.topk(s.top_k)
+            score = (1 + w) * top - w * free[idx]
+            choice = torch.multinomial(torch.softmax(score / s.temperature, -1), 1, generator=gen)
+            out.append(int(idx[choice]))
+    return out
+
+
+def test_contrast_rescoring_equals_the_step_by_step_formula(tiny_causal):
+    tok, model = _load(tiny_causal)
+    s = Sampling(top_k=5, max_new_tokens=8, seed=2, contrast=1.5)
+    dec = FastGenerator(model, tok, "fast", s, PASSAGE_FIRST).decoder
+    dec.generate(REQS[:1], 1, s)
+    written = dec.last_tokens[0]
+    assert written == _contrast_reference(model, tok, REQS[0], 1.5, s)[:len(written)]
+    assert len(written) == s.max_new_tokens or written[-1] in dec.stop_ids | dec._newline_ids
+
+
+def test_contrast_keeps_questions_independent_of_the_batch(tiny_causal):
+    tok, model = _load(tiny_causal)
+    vocab = sorted(set(range(40)) | {tok.eos_token_id})
+    s = Sampling(max_new_tokens=10, seed=5, contrast=0.5)
+    gen = FastGenerator(model, tok, "fast", s, PASSAGE_FIRST, vocab)
+    together = gen.generate(REQS, 2)
+    assert gen.generate(REQS, 2, max_rows=3) == together == [gen.generate([r], 2)[0] for r in REQS]
+    plain = FastGenerator(model, tok, "fast", Sampling(max_new_tokens=10, seed=5), PASSAGE_FIRST, vocab)
+    assert plain.generate(REQS, 2) != together
+
+
+def test_contrast_is_recorded_only_when_used():
+    from xqg_pyserini.generation.config import settings_dict
+
+    assert "contrast" not in settings_dict(Sampling())  # files written before the option keep their names
+    assert settings_dict(Sampling(contrast=0.5))["contrast"] == 0.5

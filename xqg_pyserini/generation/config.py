@@ -29,6 +29,20 @@ class Sampling:
     max_new_tokens: int = _opt(32, "paper: 32 to 64")
     max_input_tokens: int = _opt(256, "passages are cut to fit (paper: 256)")
     seed: int = _opt(0, "query i of (docid, lang) is seeded from (seed, docid, lang, i)")
+    contrast: float = _opt(0.0, "w > 0: among the top-k tokens, sample from (1+w)*logit(passage prompt) - "
+                                "w*logit(passage-free prompt), favouring what the passage makes likely "
+                                "(prefix-shared generators)")
+
+
+def settings_dict(sampling: Sampling) -> dict:
+    """The sampling settings a queries file records; ``contrast`` only when used, so files written
+    before it existed keep their settings (and cache names)."""
+    from dataclasses import asdict
+
+    out = asdict(sampling)
+    if not out["contrast"]:
+        del out["contrast"]
+    return out
 
 
 class QueryGenerator(Protocol):

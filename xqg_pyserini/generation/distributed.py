@@ -30,7 +30,7 @@ from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.data.parts import (DEFAULT_PART_BYTES, Part, corpus_layout, corpus_parts, finish_parts_output,
                                      open_parts_output, part_path)
-from xqg_pyserini.generation.config import QueryGenerator, Sampling
+from xqg_pyserini.generation.config import QueryGenerator, Sampling, settings_dict
 from xqg_pyserini.generation.queries import RUN_FILE
 from xqg_pyserini.generation.runner import COMMAND, default_batch_size, generate_into, mark_complete
 
@@ -120,7 +120,7 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
     sampling = sampling or Sampling()
     parts, out = corpus_parts(corpus, part_bytes), Path(out)
     settings = {"generator": generator if generator_factory is None else "factory", "languages": langs, "n": n,
-                "sampling": asdict(sampling), "dtype": dtype, "few_shot": few_shot, "full_vocabulary": full_vocabulary,
+                "sampling": settings_dict(sampling), "dtype": dtype, "few_shot": few_shot, "full_vocabulary": full_vocabulary,
                 "corpus": corpus_layout(corpus, part_bytes)}
     open_parts_output(out, COMMAND, RUN_FILE, corpus, settings, overwrite)
     todo = [p for p in parts if not part_complete(part_path(out, p, ".jsonl"))]

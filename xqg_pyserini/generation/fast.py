@@ -174,11 +174,13 @@ class SharedPrefixDecoder:
         stops, allowed = self._stops(head), self._own_passage_ids(head, plan.prefixes)
         prefix_kv: list = [None] * len(plan.prefixes)
         prefix_len = torch.tensor([len(p) for p in plan.prefixes])
+        # contrast: every row has a twin that reads the same tokens after a passage-free prompt
+        blank = self._blank_prompt(sampling) if sampling.contrast else None
         max_rows = max_rows or sum(len(m) for m in plan.members)
         specs: list[tuple[int, int]] = []  # (request j, sample i) of every admitted row, in admission order
         finished: dict[int, list[int]] = {}
         remaining = [n] * len(requests)
-        rows, last, admitted = None, None, 0
+        rows, last, twins, twin_last, admitted = None, None, None, None, 0
         while True:
             alive = 0 if rows is None else len(rows.index)
             batch = []  # passages joining now: all that fit (at least one when nothing is decoding)
@@ -187,14 +189,19 @@ class SharedPrefixDecoder:
                 alive += len(plan.members[admitted])
                 admitted += 1
             if batch:
-                new, new_last = self._admit(batch, plan, prefix_kv, prefix_len, specs, requests, sampling)
+                new, new_last, suffixes = self._admit(batch, plan, prefix_kv, prefix_len, specs, requests, sampling)
                 rows, last = (new, new_last) if rows is None else (self._merge(rows, new), torch.cat([last, new_last]))
+                if blank is not None:
+                    new, new_last = self._start(torch.zeros(len(suffixes), dtype=torch.long), suffixes, plan.longest,
+                                                *blank)
+                    twins, twin_last = (new, new_last) if twins is None else (
+                        self._merge(twins, new), torch.cat([twin_last, new_last]))
             if rows is None:
                 break
             logits = head.logits(last)
             if allowed is not None:
                 logits[:, -allowed.shape[1]:].masked_fill_(~allowed[rows.group], float("-inf"))
-            kept = self._sample(logits, rows.gens, sampling)
+            kept = self._sample(logits, rows.gens, sampling, None if twins is None else (head, twin_last))
             for r, token in enumerate(head.to_full(kept).tolist()):
                 rows.out[r].append(token)
             done = stops[kept] | torch.tensor([len(o) >= sampling.max_new_tokens for o in rows.out])
@@ -206,15 +213,17 @@ class SharedPrefixDecoder:
                     on_request_done(1)
             keep = (~done).nonzero().flatten()
             if len(keep) == 0:
-                rows = None
+                rows = twins = None
                 continue
             if len(keep) < len(rows.index):
                 rows, kept = self._select(rows, keep), kept[keep]
+                twins = None if twins is None else self._select(twins, keep)
                 for g in set(range(admitted)) - set(rows.group.tolist()):
                     prefix_kv[g] = None  # a passage whose rows all finished: its cache goes
-            hidden = self._forward(head.to_full(kept)[:, None], rows, prefix_kv,
-                                   self._spans(rows.group, len(plan.prefixes)), prefix_len)
-            last = hidden[:, -1]
+            tokens = head.to_full(kept)[:, None]
+            last = self._forward(tokens, rows, prefix_kv, self._spans(rows.group, len(plan.prefixes)), prefix_len)[:, -1]
+            if twins is not None:
+                twin_last = self._forward(tokens, twins, blank[0], [(0, len(keep))], blank[1])[:, -1]
         self.last_tokens = [finished[r] for r in range(len(specs))]  # generated ids per row (for inspection)
         texts: list[list[str]] = [[""] * n for _ in requests]
         for r, (j, i) in enumerate(specs):
@@ -256,27 +265,37 @@ class SharedPrefixDecoder:
 
     def _admit(self, groups: list[int], plan: "_Plan", prefix_kv: list, prefix_len: torch.Tensor,
                specs: list[tuple[int, int]], requests: Sequence[Request], sampling: Sampling):
-        """Prefill ``groups``' passages and run their rows' language suffixes: new rows and their
-        last hidden states."""
+        """Prefill ``groups``' passages and run their rows' language suffixes: new rows, their last
+        hidden states and their suffixes."""
         for g in groups:
             prefix_kv[g] = self._prefill(plan.prefixes[g])
         members = [(g, s, j, i) for g in groups for s, j, i in plan.members[g]]
-        dtype = prefix_kv[groups[0]][0][0].dtype
-        kvh, hd, B = self.config.num_key_value_heads, self.config.head_dim, len(members)
         first = len(specs)
         specs.extend((j, i) for _, _, j, i in members)
-        rows = _Rows(group=torch.tensor([g for g, _, _, _ in members]), length=torch.zeros(B, dtype=torch.long),
-                     keys=[torch.zeros(B, kvh, plan.longest, hd, dtype=dtype) for _ in self.core.layers],
-                     values=[torch.zeros(B, kvh, plan.longest, hd, dtype=dtype) for _ in self.core.layers],
-                     out=[[] for _ in range(B)], index=list(range(first, first + B)),
-                     gens=[torch.Generator().manual_seed(row_seed(sampling.seed, requests[j].docid, requests[j].lang, i))
-                           for _, _, j, i in members])
+        suffixes = [s for _, s, _, _ in members]
+        rows, last = self._start(torch.tensor([g for g, _, _, _ in members]), suffixes, plan.longest, prefix_kv,
+                                 prefix_len)
+        rows.index = list(range(first, first + len(members)))
+        rows.gens = [torch.Generator().manual_seed(row_seed(sampling.seed, requests[j].docid, requests[j].lang, i))
+                     for _, _, j, i in members]
+        return rows, last, suffixes
+
+    def _start(self, group: torch.Tensor, suffixes: list[list[int]], longest: int, prefix_kv: list,
+               prefix_len: torch.Tensor):
+        """New rows (of passages ``group``, already prefilled) after their language suffixes, and
+        their last hidden states."""
+        dtype = next(kv for kv in prefix_kv if kv is not None)[0][0].dtype
+        kvh, hd, B = self.config.num_key_value_heads, self.config.head_dim, len(suffixes)
+        rows = _Rows(group=group, length=torch.zeros(B, dtype=torch.long),
+                     keys=[torch.zeros(B, kvh, longest, hd, dtype=dtype) for _ in self.core.layers],
+                     values=[torch.zeros(B, kvh, longest, hd, dtype=dtype) for _ in self.core.layers],
+                     out=[[] for _ in range(B)], index=list(range(B)), gens=[None] * B)
         # the language suffixes, right-padded: causal attention keeps pads out of real tokens
-        width = max(len(s) for _, s, _, _ in members)
+        width = max(len(s) for s in suffixes)
         pad = self.tokenizer.pad_token_id or 0
-        ids = torch.tensor([s + [pad] * (width - len(s)) for _, s, _, _ in members])
-        ends = torch.tensor([len(s) - 1 for _, s, _, _ in members])
-        hidden = self._forward(ids, rows, prefix_kv, self._spans(rows.group, len(plan.prefixes)), prefix_len)
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes])
+        ends = torch.tensor([len(s) - 1 for s in suffixes])
+        hidden = self._forward(ids, rows, prefix_kv, self._spans(group, len(prefix_kv)), prefix_len)
         rows.length = ends + 1  # the pads' columns are overwritten by the first generated tokens
         return rows, hidden[torch.arange(B), ends]
 
@@ -303,11 +322,24 @@ class SharedPrefixDecoder:
                      values=[torch.cat([x, y]) for x, y in zip(a.values, b.values)],
                      out=a.out + b.out, index=a.index + b.index, gens=a.gens + b.gens)
 
+    def _blank_prompt(self, sampling: Sampling):
+        """([its KV cache], its length) of the passage-free prompt (BOS, empty title and passage) that
+        contrast's twin rows read instead of their passage."""
+        ids = prefix_ids(self.tokenizer, "", "", sampling.max_input_tokens, self.template)[0]
+        return [self._prefill(ids)], torch.tensor([len(ids)])
+
     @staticmethod
-    def _sample(logits: torch.Tensor, gens: list[torch.Generator], s: Sampling) -> torch.Tensor:
-        """One kept-vocabulary index per row: top-k, temperature, the row's own generator."""
+    def _sample(logits: torch.Tensor, gens: list[torch.Generator], s: Sampling, contrast=None) -> torch.Tensor:
+        """One kept-vocabulary index per row: top-k, temperature, the row's own generator.
+
+        ``contrast`` = (head, twin hidden states): the top-k tokens (of the passage prompt, so only
+        plausible ones) are rescored as (1+w)*logit - w*logit without the passage, w = ``s.contrast``:
+        tokens the passage makes likely (its names, numbers, terms) gain over generic question words."""
         k = min(s.top_k, logits.shape[-1]) if s.top_k > 0 else logits.shape[-1]
         top, idx = logits.topk(k, dim=-1)  # before the temperature: dividing the whole row costs as much as top-k
+        if contrast is not None:
+            head, hidden = contrast
+            top = (1 + s.contrast) * top - s.contrast * head.logits_at(hidden, idx).to(top.dtype)
         probs = torch.softmax(top.float() / max(s.temperature, 1e-6), dim=-1)
         choice = torch.stack([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(gens)])
         return idx.gather(1, choice).flatten()

@@ -151,6 +151,8 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
     if spec.startswith("ct2:"):
+        if sampling.contrast:
+            raise InputError(None, "--contrast runs on the prefix-shared decoder only (the xqg generator)")
         from transformers import AutoTokenizer
 
         ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
@@ -185,4 +187,6 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype)
     if dtype == "int8":
         raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
+    if sampling.contrast:
+        raise InputError(None, "--contrast runs on the prefix-shared decoder only (the xqg generator)")
     return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, dtype == "bfloat16")

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 from xqg_pyserini.data.corpus import CorpusPassage, corpus_files, corpus_sha256, read_corpus
 from xqg_pyserini.data.io import InputError, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling
+from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling, settings_dict
 
 
 @dataclass
@@ -167,7 +167,7 @@ def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Se
             raise InputError(corpus, f"{len(unknown)} requested docid(s) not in the corpus, e.g. {sorted(unknown)[:3]}")
         passages = [p for p in passages if p.docid in wanted]
     mine = [p for p in passages if shard_of(p.docid, num_shards) == shard]
-    settings = GenerationSettings(generator.id, languages, n, asdict(sampling or getattr(generator, "sampling", Sampling())),
+    settings = GenerationSettings(generator.id, languages, n, settings_dict(sampling or getattr(generator, "sampling", Sampling())),
                                   shard, num_shards, len(wanted) if wanted is not None else None)
     target = Path(out) if out else default_output(
         corpus, generator.id, {**asdict(settings), "docids": sorted(wanted) if wanted is not None else None})
@@ -294,7 +294,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
              max_input_tokens: int | None = None, seed: int | None = None, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
              few_shot: int = 0, bf16: bool = False, threads: int | None = None, dtype: str = "auto",
-             full_vocabulary: bool = False) -> dict:
+             full_vocabulary: bool = False, contrast: float | None = None) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
@@ -316,7 +316,9 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     if dtype not in DTYPES:
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
-                 max_input_tokens=max_input_tokens, seed=seed)
+                 max_input_tokens=max_input_tokens, seed=seed, contrast=contrast)
+    if contrast is not None and contrast < 0:
+        raise InputError(None, f"contrast must be at least 0, not {contrast}")
     sampling = replace(Sampling(), **{k: v for k, v in given.items() if v is not None})
     if not any(p.text for p in read_corpus(corpus)):  # bad corpus lines fail before a model is loaded
         raise InputError(corpus, "no passage has text; nothing to generate queries for")

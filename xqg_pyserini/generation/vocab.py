@@ -184,6 +184,16 @@ class OutputHead:
             out = torch.tanh(out / self.softcap) * self.softcap
         return out
 
+    def logits_at(self, hidden: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+        """Logits of ``hidden`` (B, d) at kept positions ``kept`` (B, k) only: (B, k)."""
+        full = self.to_full(kept)
+        out = torch.einsum("bd,bkd->bk", hidden, self._full[full].to(hidden.dtype))
+        if self._full_bias is not None:
+            out = out + self._full_bias[full].to(out.dtype)
+        if self.softcap:
+            out = torch.tanh(out / self.softcap) * self.softcap
+        return out
+
     def to_kept(self, full_ids: torch.Tensor) -> torch.Tensor:
         """Positions of full-vocabulary ids among the kept ones (-1 where not kept)."""
         return full_ids if self.ids is None else self._position[full_ids]
