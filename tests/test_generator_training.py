@@ -125,6 +125,23 @@ def test_cli_train_generator_parses_and_calls_the_api(tiny_causal, tmp_path):
     assert code == 0 and (tmp_path / "g" / "generator.json").exists()
 
 
+def test_lora_training_and_loading_pass_on_no_gradient_checkpointing_warning(tiny_causal, tmp_path):
+    """peft reads transformers' deprecated ``is_gradient_checkpointing`` (a FutureWarning); the Python
+    API, which has no CLI filter in front of it, keeps that warning off the user's terminal."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    with pytest.warns(FutureWarning, match="is_gradient_checkpointing"):  # the cause, unfiltered
+        get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_causal), LoraConfig(r=2, target_modules=["q_proj"]))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = train_generator(PAIRS, tmp_path / "gen", cfg(tiny_causal, max_pairs=4), tmp_path / "work")
+        load_generator(str(out), Sampling(max_new_tokens=4, max_input_tokens=64))
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]
+
+
 @pytest.mark.integration
 def test_gemma_base_materializes_and_tokenizes():
     from transformers import AutoTokenizer

@@ -3,9 +3,11 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -17,6 +19,16 @@ from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
 from xqg_pyserini.models.gemma import GEMMA_BASE, materialize_gemma, resolve_base
 
 DEFAULT_GENERATOR = "xqg-gemma-3-270m-v3"
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft's ``PeftModel`` reads transformers' deprecated ``is_gradient_checkpointing`` property on
+    every adapter it wraps or loads, and transformers answers with a FutureWarning we cannot act on:
+    that one warning is ignored here, no other."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def shipped_generator_dir() -> Path:
@@ -85,7 +97,8 @@ def ct2_model(spec: str) -> tuple[Path, Path, dict]:
             if adapter:
                 from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+                with quiet_peft():
+                    model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
             model.save_pretrained(merged)
             from transformers import AutoTokenizer
 
@@ -168,7 +181,8 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     prefixes = few_shot_prefixes(languages, few_shot) if few_shot and not seq2seq else None
     gen_id = meta.get("id") or path.name
     if prefixes:

@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, read_jsonl, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.generation.loading import DEFAULT_GENERATOR
+from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, quiet_peft
 from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, PASSAGE_FIRST, causal_prompt_ids,
                                              causal_target_ids, seq2seq_prompt)
 from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, save_vocabulary
@@ -143,7 +143,8 @@ def _wrap(model, cfg: GeneratorTrainConfig, seq2seq: bool):
     targets = cfg.lora_targets if not seq2seq or cfg.lora_targets != ATTENTION else ["q", "k", "v", "o"]
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.05, target_modules=targets,
                       task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")
-    return get_peft_model(model, lora)
+    with quiet_peft():
+        return get_peft_model(model, lora)
 
 
 def _steps(model, tokenizer, pairs: Sequence[Pair], cfg: GeneratorTrainConfig, seq2seq: bool,
