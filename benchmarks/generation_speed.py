@@ -10,8 +10,13 @@ Backends:
   ``plain-bfloat16`` force a dtype; with several plain rows the FASTEST is the baseline of the ratios
   (on the AVX512-BF16 EPYC plain bf16 generate falls back from oneDNN on the 262k-wide output layer). Both paths get the same calls (the default batching: whole passages,
   about 110 rows per call).
-- ``fast``: the default path (``--dtype auto``, trimmed vocabulary, one prefill per passage).
+- ``fast``: the default path (``--dtype auto``, trimmed vocabulary, one prefill per passage, the
+  generator's own contrast: 1.0 for the shipped one, which decodes a twin row per row).
+- ``fast-nocontrast``: the same without the contrast (``--contrast 0``): the cost of the contrast.
 - ``fast-<dtype>`` / ``fast-fullvocab``: the same decoder with another dtype or the whole 262k head.
+
+``plain`` samples without the contrast (transformers has no prefix-shared twin rows), so its ratio to
+``fast`` compares a plain decoder doing less work per question.
 
 Prints a table with the CPU model, questions/s and the ratio to ``plain``; ``--json`` merges the
 results into a file keyed by CPU model (so runs on different CPUs sit side by side), from which
@@ -49,13 +54,17 @@ def plain_generate(gen, requests, n: int) -> list[list[str]]:
 
 
 def _loader(backend: str, generator: str, sampling):
+    from dataclasses import replace
+
     from xqg_pyserini.models.cpu import pick_dtype
     from xqg_pyserini.generation import load_generator
 
-    if backend.startswith("plain"):  # plain torch has no int8 generate path
+    if backend.startswith("plain"):  # plain torch has no int8 generate path, and no contrast
         dtype = backend.split("-", 1)[1] if "-" in backend else "bfloat16" if pick_dtype() == "bfloat16" else "float32"
-        return load_generator(generator, sampling, dtype=dtype, fast=False), "plain", dtype
-    if backend == "fast-fullvocab":
+        return load_generator(generator, replace(sampling, contrast=0.0), dtype=dtype, fast=False), "plain", dtype
+    if backend == "fast-nocontrast":
+        gen = load_generator(generator, replace(sampling, contrast=0.0), dtype="auto")
+    elif backend == "fast-fullvocab":
         gen = load_generator(generator, sampling, dtype="auto", full_vocabulary=True)
     else:
         gen = load_generator(generator, sampling, dtype=backend.split("-", 1)[1] if "-" in backend else "auto")
@@ -78,7 +87,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--backends", nargs="+", default=["plain", "fast"])
+    ap.add_argument("--backends", nargs="+", default=["plain", "fast", "fast-nocontrast"])
     ap.add_argument("--json", default=None, help="merge results into this file (keyed by CPU model)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -101,7 +110,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         count = len(passages) * len(args.languages) * args.n
         empty = sum(1 for qs in queries for q in qs if not q)
-        results[backend] = {"dtype": dtype, "seconds": round(seconds, 1), "questions": count, "empty": empty,
+        results[backend] = {"dtype": dtype, "contrast": gen.sampling.contrast or 0.0, "seconds": round(seconds, 1), "questions": count, "empty": empty,
                             "questions_per_s": round(count / seconds, 3), "example": queries[0][0]}
         print(backend, json.dumps(results[backend], ensure_ascii=False), flush=True)
         del gen

@@ -136,3 +136,16 @@ def test_contrast_is_recorded_only_when_used():
 
     assert "contrast" not in settings_dict(Sampling())  # files written before the option keep their names
     assert settings_dict(Sampling(contrast=0.5))["contrast"] == 0.5
+
+
+def test_contrast_defaults_to_the_generators_own(tmp_path):
+    import json
+
+    from xqg_pyserini.generation.loading import generator_contrast, resolve_sampling
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "generator.json").write_text(json.dumps({"id": "g", "contrast": 0.7}))
+    assert resolve_sampling(str(tmp_path), Sampling()).contrast == 0.7
+    assert resolve_sampling(str(tmp_path), Sampling(contrast=0.0)).contrast == 0.0  # the user's word wins
+    assert generator_contrast("precomputed:/x.jsonl") == 0.0
+    assert generator_contrast("xqg") == 1.0  # the shipped generator's, chosen on TRAIN passages

@@ -1,7 +1,8 @@
 """``xqg generate`` (stage: generation)."""
 from __future__ import annotations
 
-from xqg_pyserini.cli.options import count, language, option, positive_float, positive_int, ray_options
+from xqg_pyserini.cli.options import (count, language, non_negative_float, option, positive_float, positive_int,
+                                      ray_options)
 
 
 def register(sub) -> None:
@@ -32,7 +33,7 @@ def register(sub) -> None:
     option(p, "--max-new-tokens", Sampling, type=positive_int)
     option(p, "--max-input-tokens", Sampling, type=positive_int)
     option(p, "--seed", Sampling, type=int)
-    option(p, "--contrast", Sampling, type=float)
+    option(p, "--contrast", Sampling, type=non_negative_float)
     option(p, "--shard", generate, type=count, help="this process's shard (0-based)")
     option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
     option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")

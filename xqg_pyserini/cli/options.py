@@ -61,6 +61,7 @@ def _at_least(low, kind, what: str):
 positive_int = _at_least(1, int, "a whole number")
 count = _at_least(0, int, "a whole number")
 positive_float = _at_least(1e-12, float, "a number")
+non_negative_float = _at_least(0.0, float, "a number")
 
 
 def fraction(text: str) -> float:

@@ -152,7 +152,8 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     meta = load(Path(generator_dir) / "generator.json")
     parts = ["# Generator results", "",
              "Rendered by `xqg report` from `xqg_pyserini/resources/generator/generator.json`, "
-             "`docs/generation_speed.json` and `docs/generation_quality.json`; do not edit by hand.", ""]
+             "`docs/generation_speed.json`, `docs/generation_contrast_train.json` and `docs/generation_quality.json`; "
+             "do not edit by hand.", ""]
     parts += ["## The shipped generator", "",
               f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
               f"{', '.join(meta['config'].get('lora_targets', []))}, trained with "
@@ -184,12 +185,21 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
         for cpu, run in load(speed_path).items():
             plain = [r for name, r in run["results"].items() if name.startswith("plain")]
             base = max(plain, key=lambda r: r["questions_per_s"]) if plain else None  # the fastest plain dtype
-            rows = [[name, r["dtype"], f"{r['questions_per_s']:.2f}", r["seconds"],
+            rows = [[name, r["dtype"], r.get("contrast", 0.0), f"{r['questions_per_s']:.2f}", r["seconds"],
                      f"{r['questions_per_s'] / base['questions_per_s']:.1f}x" if base else "-"]
                     for name, r in run["results"].items()]
             parts += [f"**{cpu}**, {run['threads']} threads, {run['passages']} TEST passages x "
                       f"{len(run['languages'])} languages x n={run['n']} ({run['date']}):", "",
-                      markdown_table(["path", "dtype", "questions/s", "seconds", "vs plain"], rows), ""]
+                      markdown_table(["path", "dtype", "contrast", "questions/s", "seconds", "vs plain"], rows), ""]
+    contrast_path = docs / "generation_contrast_train.json"
+    if contrast_path.exists():
+        from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
+
+        stored = load(contrast_path)
+        parts += ["## The contrast weight, chosen on TRAIN passages", "",
+                  f"{stored.get('note', '')} Generated with `{'`, `'.join(stored.get('generate_commands', []))}`; "
+                  f"scored with `{stored['command']}` ({stored['passages']} passages; language share / "
+                  "self-retrieval@1 / distinct):", "", quality_table(stored["tables"]), ""]
     quality_path = docs / "generation_quality.json"
     if quality_path.exists():
         from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
@@ -207,7 +217,7 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
                                        f.get("queries_written"), f.get("seconds"), f.get("queries_per_second"),
                                        f.get("cpu"), f.get("dtype"), f.get("threads"),
                                        ", ".join(f"{k}={v}" for k, v in (f.get("sampling") or {}).items()
-                                                 if k in ("top_k", "temperature", "max_new_tokens", "seed"))]
+                                                 if k in ("top_k", "temperature", "max_new_tokens", "seed", "contrast"))]
                                       for name, f in files.items()]), ""]
     out = docs / "generation-results.md"
     with atomic_file(out) as handle:

@@ -29,14 +29,16 @@ class Sampling:
     max_new_tokens: int = _opt(32, "paper: 32 to 64")
     max_input_tokens: int = _opt(256, "passages are cut to fit (paper: 256)")
     seed: int = _opt(0, "query i of (docid, lang) is seeded from (seed, docid, lang, i)")
-    contrast: float = _opt(0.0, "w > 0: among the top-k tokens, sample from (1+w)*logit(passage prompt) - "
-                                "w*logit(passage-free prompt), favouring what the passage makes likely "
-                                "(prefix-shared generators)")
+    contrast: float | None = _opt(None, "w > 0: among the top-k tokens, sample from (1+w)*logit(passage prompt) - "
+                                        "w*logit(passage-free prompt), favouring what the passage makes likely "
+                                        "(prefix-shared generators); default: the generator's own (the shipped "
+                                        "xqg: 1.0), else 0")
 
 
 def settings_dict(sampling: Sampling) -> dict:
-    """The sampling settings a queries file records; ``contrast`` only when used, so files written
-    before it existed keep their settings (and cache names)."""
+    """The sampling settings a queries file records; ``contrast`` only when used (resolve it first:
+    :func:`~xqg_pyserini.generation.loading.resolve_sampling`), so files written before it existed
+    keep their settings (and cache names)."""
     from dataclasses import asdict
 
     out = asdict(sampling)

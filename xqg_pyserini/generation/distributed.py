@@ -118,6 +118,10 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     dtype = pick_dtype() if dtype == "auto" else dtype
     sampling = sampling or Sampling()
+    if generator_factory is None:
+        from xqg_pyserini.generation.loading import resolve_sampling
+
+        sampling = resolve_sampling(generator, sampling)
     parts, out = corpus_parts(corpus, part_bytes), Path(out)
     settings = {"generator": generator if generator_factory is None else "factory", "languages": langs, "n": n,
                 "sampling": settings_dict(sampling), "dtype": dtype, "few_shot": few_shot, "full_vocabulary": full_vocabulary,

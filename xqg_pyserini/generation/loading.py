@@ -61,6 +61,22 @@ def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
     return path, meta, resolve_base(meta["base"]) if adapter else path, adapter
 
 
+def generator_contrast(spec: str) -> float:
+    """The contrast weight a generator decodes with unless told otherwise: its generator.json's
+    ``contrast`` (the shipped generator's was chosen on TRAIN passages), else 0 (off)."""
+    if spec.startswith(("precomputed:", "ct2:")) or spec == GEMMA_BASE:
+        return 0.0
+    meta = resolve_generator(spec) / "generator.json"
+    return float(json.loads(meta.read_text()).get("contrast", 0.0)) if meta.exists() else 0.0
+
+
+def resolve_sampling(spec: str, sampling: Sampling) -> Sampling:
+    """``sampling`` with ``contrast`` left at None replaced by the generator's own."""
+    from dataclasses import replace
+
+    return sampling if sampling.contrast is not None else replace(sampling, contrast=generator_contrast(spec))
+
+
 #: The files whose bytes make a generator what it is (a LoRA adapter, or a full checkpoint).
 FINGERPRINTED = ("generator.json", "adapter_model.safetensors", "adapter_config.json", "model.safetensors",
                  "config.json")
@@ -161,11 +177,12 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     if dtype not in DTYPES:
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     dtype = pick_dtype() if dtype == "auto" else dtype
+    sampling = resolve_sampling(spec, sampling)
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
     if spec.startswith("ct2:"):
         if sampling.contrast:
-            raise InputError(None, "--contrast runs on the prefix-shared decoder only (the xqg generator)")
+            raise InputError(None, "--contrast runs on the prefix-shared CPU decoder only; pass --contrast 0 with ct2:")
         from transformers import AutoTokenizer
 
         ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
@@ -202,5 +219,6 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     if dtype == "int8":
         raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
     if sampling.contrast:
-        raise InputError(None, "--contrast runs on the prefix-shared decoder only (the xqg generator)")
+        raise InputError(None, "--contrast runs on the prefix-shared CPU decoder only (the xqg generator); "
+                               "pass --contrast 0 for this one")
     return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, dtype == "bfloat16")

@@ -328,9 +328,10 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
     import torch
 
     torch.set_num_threads(threads or available_cores())
-    from xqg_pyserini.generation.loading import load_generator
+    from xqg_pyserini.generation.loading import load_generator, resolve_sampling
 
     warn_untrained(generator, langs)
+    sampling = resolve_sampling(generator, sampling)
     gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, full_vocabulary=full_vocabulary)
     if batch_size is None:
         batch_size = default_batch_size(len(langs), n)
