@@ -149,3 +149,12 @@ def test_contrast_defaults_to_the_generators_own(tmp_path):
     assert resolve_sampling(str(tmp_path), Sampling(contrast=0.0)).contrast == 0.0  # the user's word wins
     assert generator_contrast("precomputed:/x.jsonl") == 0.0
     assert generator_contrast("xqg") == 1.0  # the shipped generator's, chosen on TRAIN passages
+
+
+def test_contrast_is_refused_where_no_twin_rows_exist(tiny_causal):
+    from xqg_pyserini.errors import InputError
+    from xqg_pyserini.generation import load_generator
+
+    with pytest.raises(InputError, match="--contrast"):  # a plain causal checkpoint decodes on the HF path
+        load_generator(str(tiny_causal), Sampling(contrast=1.0), dtype="float32")
+    assert load_generator(str(tiny_causal), Sampling(), dtype="float32").sampling.contrast == 0.0

@@ -18,4 +18,4 @@ def test_demo_times_per_cpu_and_cached_runs_do_not_replace(tmp_path):
     times = json.loads(path.read_text())
     assert set(times) == {"AMD EPYC (AVX2)", "Intel Xeon (AMX)"}
     assert times["AMD EPYC (AVX2)"] == {"minutes": 8.0, "generate_seconds": 420.0, "queries_per_second": 6.3,
-                                        "dtype": "float32", "generator": "g"}
+                                        "dtype": "float32", "generator": "g", "contrast": 0.0}

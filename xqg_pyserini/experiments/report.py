@@ -236,7 +236,8 @@ def record_demo_time(path: Path, results: dict) -> None:
     times[results.get("cpu", "unknown CPU")] = {
         "minutes": round(sum(seconds.values()) / 60, 2), "generate_seconds": round(seconds["generate"], 1),
         "queries_per_second": (x.get("summary") or {}).get("queries_per_second"),
-        "dtype": (x.get("machine") or {}).get("dtype"), "generator": (x.get("settings") or {}).get("generator")}
+        "dtype": (x.get("machine") or {}).get("dtype"), "generator": (x.get("settings") or {}).get("generator"),
+        "contrast": ((x.get("settings") or {}).get("sampling") or {}).get("contrast", 0.0)}
     write_json(path, times)
 
 
@@ -273,7 +274,9 @@ def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "d
         machine, summary, settings = x.get("machine", {}), x.get("summary", {}), x.get("settings", {})
         parts += [f"xQG here: {x['per_language']} question(s) per passage in each of the "
                   f"{len(settings.get('languages', []))} languages from the shipped generator "
-                  f"`{settings.get('generator', '?')}`, fused as `(1-b)*e_p + b*mean(e_q)` re-normalised, "
+                  f"`{settings.get('generator', '?')}`"
+                  + (f" (contrast {settings['sampling']['contrast']})" if (settings.get("sampling") or {}).get("contrast")
+                     else "") + ", fused as `(1-b)*e_p + b*mean(e_q)` re-normalised, "
                   f"b = {x.get('weight')}. Generation: {summary.get('queries_written', '?')} questions in "
                   f"{summary.get('seconds', '?')} s ({summary.get('queries_per_second', '?')} questions/s, "
                   f"{machine.get('dtype', '?')}, {machine.get('threads', '?')} threads, {machine.get('cpu', '?')}).", ""]
@@ -284,8 +287,10 @@ def write_readme_results(readme: str | Path = "README.md", docs: str | Path = "d
               "`xqg demo --no-xqg` skips xQG.", ""]
     if times.exists():
         parts += ["The last demo with generation on each CPU kind (`docs/demo_times.json`; stages summed, "
-                  "without the process start):", "", "| CPU | minutes | generation | questions/s | dtype |", "|---|---|---|---|---|"]
-        parts += [f"| {cpu} | {t['minutes']:.1f} | {t['generate_seconds']:.0f} s | {t['queries_per_second']} | {t['dtype']} |"
+                  "without the process start):", "", "| CPU | minutes | generation | questions/s | dtype | contrast |",
+                  "|---|---|---|---|---|---|"]
+        parts += [f"| {cpu} | {t['minutes']:.1f} | {t['generate_seconds']:.0f} s | {t['queries_per_second']} | {t['dtype']} "
+                  f"| {t.get('contrast', 0.0)} |"
                   for cpu, t in sorted(load(times).items())]
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
