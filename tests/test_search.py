@@ -142,3 +142,17 @@ def test_bad_corpus_leaves_no_index(tmp_path, tiny_bert):
 def test_missing_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match=r"nope/model: model path does not exist"):
         TransformerEncoder(str(tmp_path / "nope" / "model"))
+
+
+def test_lucene_writes_no_info_lines_on_the_users_terminal(tmp_path, sample_corpus):
+    """Lucene's 'Using MemorySegmentIndexInput with Java 21' INFO line is library chatter: silenced."""
+    import subprocess
+    import sys
+
+    script = (f"from xqg_pyserini.index import build_bm25_index\n"
+              f"from xqg_pyserini.search import bm25_searcher, search\n"
+              f"index = build_bm25_index({str(sample_corpus)!r}, {str(tmp_path / 'bm25')!r})\n"
+              f"print(len(search(bm25_searcher(index), {{'q': 'capital of France'}}, k=2)['q']))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and int(done.stdout.split()[-1]) >= 1, done.stderr[-2000:]
+    assert "MemorySegmentIndexInput" not in done.stderr, done.stderr[-2000:]

@@ -80,4 +80,19 @@ def prepare_jvm() -> None:
         jnius_config.add_options("-Xms256m", "-Xmx4g", *jvm_options())
     import jnius  # noqa: F401  (importing starts the JVM)
 
+    _quiet_lucene()
     _started = True
+
+
+_lucene_store_logger = None  # held, so that Java keeps the level set on it (JUL holds loggers weakly)
+
+
+def _quiet_lucene() -> None:
+    """Lucene logs an INFO line ("Using MemorySegmentIndexInput with Java 21 ...") to stderr the first
+    time an index is opened: library chatter on the user's terminal. Its logger goes to WARNING."""
+    global _lucene_store_logger
+    from jnius import autoclass
+
+    logger = autoclass("java.util.logging.Logger").getLogger("org.apache.lucene.store")
+    logger.setLevel(autoclass("java.util.logging.Level").WARNING)
+    _lucene_store_logger = logger
