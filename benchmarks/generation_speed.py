@@ -11,8 +11,9 @@ Backends:
   (on the AVX512-BF16 EPYC plain bf16 generate falls back from oneDNN on the 262k-wide output layer). Both paths get the same calls (the default batching: whole passages,
   about 110 rows per call).
 - ``fast``: the default path (``--dtype auto``, trimmed vocabulary, one prefill per passage, the
-  generator's own contrast: 1.0 for the shipped one, which decodes a twin row per row).
-- ``fast-nocontrast``: the same without the contrast (``--contrast 0``): the cost of the contrast.
+  generator's own contrast; the stored AVX2 run of 2026-12-02 was made while the shipped default
+  was 1.0, and its contrast column says so).
+- ``fast-nocontrast``: the same with ``--contrast 0`` (the shipped default since): the cost of the contrast.
 - ``fast-<dtype>`` / ``fast-fullvocab``: the same decoder with another dtype or the whole 262k head.
 
 ``plain`` samples without the contrast (transformers has no prefix-shared twin rows), so its ratio to

@@ -148,7 +148,7 @@ def test_contrast_defaults_to_the_generators_own(tmp_path):
     assert resolve_sampling(str(tmp_path), Sampling()).contrast == 0.7
     assert resolve_sampling(str(tmp_path), Sampling(contrast=0.0)).contrast == 0.0  # the user's word wins
     assert generator_contrast("precomputed:/x.jsonl") == 0.0
-    assert generator_contrast("xqg") == 1.0  # the shipped generator's, chosen on TRAIN passages
+    assert generator_contrast("xqg") == 0.0  # the shipped generator decodes without it unless asked
 
 
 def test_contrast_is_refused_where_no_twin_rows_exist(tiny_causal):

@@ -31,8 +31,8 @@ class Sampling:
     seed: int = _opt(0, "query i of (docid, lang) is seeded from (seed, docid, lang, i)")
     contrast: float | None = _opt(None, "w > 0: among the top-k tokens, sample from (1+w)*logit(passage prompt) - "
                                         "w*logit(passage-free prompt), favouring what the passage makes likely "
-                                        "(prefix-shared generators); default: the generator's own (the shipped "
-                                        "xqg: 1.0), else 0")
+                                        "(prefix-shared generators); default: the generator's own, else 0 (off; "
+                                        "1.0 was chosen on TRAIN passages, see docs/generation.md)")
 
 
 def settings_dict(sampling: Sampling) -> dict:
