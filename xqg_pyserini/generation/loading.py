@@ -63,7 +63,7 @@ def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
 
 def generator_contrast(spec: str) -> float:
     """The contrast weight a generator decodes with unless told otherwise: its generator.json's
-    ``contrast`` (the shipped generator's was chosen on TRAIN passages), else 0 (off)."""
+    ``contrast``, else 0 (off; the shipped generator has none, see its ``contrast_note``)."""
     if spec.startswith(("precomputed:", "ct2:")) or spec == GEMMA_BASE:
         return 0.0
     meta = resolve_generator(spec) / "generator.json"
