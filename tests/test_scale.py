@@ -118,6 +118,40 @@ def test_a_local_cluster_whose_raylet_starts_late_still_starts(tmp_path):
     assert float(done.read_text()) >= 35
 
 
+JVM_AFTER_RAY = """
+import faulthandler, sys
+faulthandler.enable()  # as pytest does, before the JVM starts
+sys.path[:0] = [{root!r}]
+from xqg_pyserini._jvm import prepare_jvm
+prepare_jvm()
+from xqg_pyserini.data.cluster import connect, shutdown
+started = connect(num_cpus=1)
+from jnius import autoclass
+ArrayList, Collections, Random = (autoclass("java.util." + n) for n in ("ArrayList", "Collections", "Random"))
+words = autoclass("java.util.Arrays").asList(*[str(i * 7919 % 100003) for i in range(20000)])
+for seed in range(60):  # String.compareTo and the sort get compiled ...
+    rows = ArrayList(words); Collections.shuffle(rows, Random(seed)); Collections.sort(rows)
+rows.set(100, None)  # ... and a null in compiled code is a SIGSEGV the JVM turns into an exception
+try:
+    Collections.sort(rows)
+except Exception as err:
+    print("NullPointerException" in str(err))
+shutdown(started)
+"""
+
+
+def test_a_jvm_keeps_its_fault_handlers_when_ray_starts(tmp_path):
+    """The JVM (Pyserini's) takes SIGSEGV in normal work; Ray's driver puts its crash handler over the JVM's,
+    which killed such a process (a pytest run on CI: SIGABRT). connect() keeps the JVM's handlers: the
+    fault becomes the NullPointerException it is."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["XQG_CACHE"] = os.environ.get("XQG_CACHE") or str(tmp_path)
+    run = subprocess.run([sys.executable, "-c", JVM_AFTER_RAY.format(root=str(ROOT))], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "True"
+
+
 def test_ray_generation_equals_single_process_and_rerun_skips_parts(cluster, tiny_causal, corpus, tmp_path, reference):
     out = tmp_path / "ray-out"
     summary = generate_ray(corpus, out, str(tiny_causal), LANGS, n=2, sampling=FAST, dtype="float32",

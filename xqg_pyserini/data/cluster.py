@@ -16,17 +16,21 @@ parts nobody can read. Ray's own logging and progress bars are turned off: the d
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
 import math
 import os
+import signal
+import sys
 from dataclasses import asdict, fields
 from typing import Callable, Iterable, Iterator, Sequence
 
 from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.parts import Part, read_part
 
-__all__ = ["RAYLET_START_WAIT_S", "READ_CPUS", "Pool", "actor_call", "connect", "in_process", "plan_pool", "read_row", "require_ray",
+__all__ = ["FAULT_SIGNALS", "RAYLET_START_WAIT_S", "READ_CPUS", "Pool", "actor_call", "connect", "fault_handlers_kept", "in_process", "plan_pool", "read_row", "require_ray",
            "run_parts", "shutdown"]
 
 #: Logical CPUs a part-reading task asks for (reading is light next to a model).
@@ -58,9 +62,38 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     quiet_ray()
     if ray.is_initialized():
         return False
-    ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-             log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    with fault_handlers_kept():
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     return True
+
+
+#: Signals a JVM raises in normal work (safepoint polls, implicit null checks) and handles itself.
+FAULT_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL)
+
+
+@contextlib.contextmanager
+def fault_handlers_kept():
+    """Whatever handles SIGSEGV & co. before ``ray.init`` handles them after it (Linux).
+
+    Ray's driver installs a crash handler (C++, and Python's faulthandler) over the running JVM's.
+    The JVM takes SIGSEGV as a matter of course (a safepoint poll in compiled code), so Ray's handler
+    then re-raised it and the JVM, seeing a fault it did not cause, aborted the process: a pytest
+    run that searched with Pyserini after starting Ray died with SIGABRT now and then. The raw
+    ``struct sigaction`` of each signal is saved and put back, so the JVM keeps its own."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    saved = {}
+    for sig in FAULT_SIGNALS:
+        saved[sig] = ctypes.create_string_buffer(256)  # struct sigaction is 152 bytes on x86-64 glibc
+        libc.sigaction(int(sig), None, saved[sig])
+    try:
+        yield
+    finally:
+        for sig, action in saved.items():
+            libc.sigaction(int(sig), action, None)
 
 
 def shutdown(started: bool) -> None:
