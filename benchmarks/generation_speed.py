@@ -14,7 +14,8 @@ Backends:
   generator's own contrast; the stored AVX2 run of 2026-12-02 was made while the shipped default
   was 1.0, and its contrast column says so).
 - ``fast-nocontrast``: the same with ``--contrast 0`` (the shipped default since): the cost of the contrast.
-- ``fast-<dtype>`` / ``fast-fullvocab``: the same decoder with another dtype or the whole 262k head.
+- ``fast-<dtype>`` / ``fast-fullvocab`` / ``fast-languagevocab``: the same decoder with another dtype, the whole
+  262k head, or a head per language (``--vocabulary language``).
 
 ``plain`` samples without the contrast (transformers has no prefix-shared twin rows), so its ratio to
 ``fast`` compares a plain decoder doing less work per question.
@@ -65,8 +66,8 @@ def _loader(backend: str, generator: str, sampling):
         return load_generator(generator, replace(sampling, contrast=0.0), dtype=dtype, fast=False), "plain", dtype
     if backend == "fast-nocontrast":
         gen = load_generator(generator, replace(sampling, contrast=0.0), dtype="auto")
-    elif backend == "fast-fullvocab":
-        gen = load_generator(generator, sampling, dtype="auto", full_vocabulary=True)
+    elif backend in ("fast-fullvocab", "fast-languagevocab"):
+        gen = load_generator(generator, sampling, dtype="auto", vocabulary=backend[5:-5])
     else:
         gen = load_generator(generator, sampling, dtype=backend.split("-", 1)[1] if "-" in backend else "auto")
     return gen, "fast", gen.dtype

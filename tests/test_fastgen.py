@@ -53,6 +53,38 @@ def test_trimmed_vocabulary_only_writes_kept_or_prompt_tokens(tiny_causal):
     assert not written <= set(vocab)  # the passages' own tokens are writable too (names copied from the passage)
 
 
+
+def test_per_language_heads_keep_own_script_and_widen_latin_ones(tiny_causal):
+    """With per_language each language's rows sample from their own head: the stored ids less the
+    tokens wholly in another target script, plus every Latin-script token for a Latin-script
+    language; kept ids keep their logits, and the questions still do not depend on the batch."""
+    from xqg_pyserini.generation.vocab import _script, is_latin_script, language_token_ids, latin_token_ids, token_texts
+
+    assert is_latin_script("de") and is_latin_script("vi") and not is_latin_script("ru") and not is_latin_script("zh")
+    tok, model = _load(tiny_causal)
+    texts = token_texts(tok)  # byte-level BPE: the vocabulary's strings are mapped bytes, not the text
+    assert "Что" in texts or any(t and _script(t[0]) == "CYRILLIC" for t in texts)
+    scripts = {i: {_script(c) for c in t} for i, t in enumerate(texts) if t}
+    vocab = sorted(set(range(60)) | {tok.eos_token_id} | {i for i, s in scripts.items() if s in ({"CYRILLIC"}, {"ARABIC"})})
+    latin = latin_token_ids(tok)
+    cyrillic, arabic = ({i for i in vocab if scripts.get(i) == {s}} for s in ("CYRILLIC", "ARABIC"))
+    assert cyrillic and arabic and latin - set(vocab)
+    ru, de = language_token_ids(tok, vocab, "ru"), language_token_ids(tok, vocab, "de")
+    assert cyrillic <= set(ru) and not arabic & set(ru) and set(ru) <= set(vocab)
+    assert not (cyrillic | arabic) & set(de) and latin <= set(de)
+    gen = FastGenerator(model, tok, "lang", Sampling(max_new_tokens=8, seed=1), PASSAGE_FIRST, vocab, per_language=True)
+    dec = gen.decoder
+    assert dec.base_head("ru").ids.tolist() == ru and dec.base_head("es") is dec.base_head("de")
+    hidden = torch.randn(3, model.config.hidden_size)
+    torch.testing.assert_close(dec.base_head("de").logits(hidden), model.lm_head(hidden)[:, dec.base_head("de").ids])
+    together = gen.generate(REQS, 2)
+    own = {r.docid: set(tok(r.title + " " + r.text)["input_ids"]) for r in REQS}
+    rows = [(REQS[j], t) for j, t in zip([j for j in range(len(REQS)) for _ in range(2)], dec.last_tokens)]
+    for req, tokens in rows:
+        assert set(tokens) <= set(dec.base_head(req.lang).ids.tolist()) | own[req.docid] | dec.stop_ids, req.lang
+    assert any(set(t) - set(vocab) - own[r.docid] for r, t in rows if r.lang == "de")  # a Latin word from outside
+    assert gen.generate(REQS, 2, max_rows=3) == together == [gen.generate([r], 2)[0] for r in REQS]
+
 @pytest.mark.parametrize("flags,expected", [({"avx2", "fma"}, "float32"), ({"avx512f", "avx512_bf16"}, "bfloat16"),
                                             ({"avx2", "amx_bf16", "amx_tile"}, "bfloat16"), (set(), "float32")])
 def test_auto_dtype_picks_bf16_only_with_hardware_support(flags, expected):

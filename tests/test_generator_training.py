@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from xqg_pyserini.generation.loading import resolve_generator
 from xqg_pyserini.train.config import GeneratorTrainConfig as TrainConfig
 from xqg_pyserini.train.generator import Pair, batch_plan, read_pairs, train_generator
-from xqg_pyserini.generation import Sampling, load_generator
+from xqg_pyserini.generation import Sampling, generate, load_generator
 from xqg_pyserini.errors import InputError
 
 PAIRS = [Pair("Paris", "Paris is the capital of France.", "de", "Was ist die Hauptstadt von Frankreich?"),
@@ -61,6 +61,14 @@ def test_prefix_shared_training_lowers_the_loss_and_exports_its_vocabulary(tiny_
     from xqg_pyserini.generation import FastGenerator, Request
     assert isinstance(gen, FastGenerator)
     assert len(gen.generate([Request("d", "de", "Paris", "Paris is big.")], 2)[0]) == 2
+    # --vocabulary: the stored ids (default), a head per language, or the whole layer; each its own cache name
+    small = Sampling(max_new_tokens=4, max_input_tokens=64)
+    by_language = load_generator(str(out), small, dtype="float32", vocabulary="language")
+    full = load_generator(str(out), small, dtype="float32", vocabulary="full")
+    assert by_language.id == gen.id + "-languagevocab" and by_language.decoder.per_language
+    assert full.id == gen.id + "-fullvocab" and full.decoder.head.ids is None and not gen.decoder.per_language
+    with pytest.raises(InputError, match="unknown vocabulary 'latin'"):
+        generate(tmp_path / "none.jsonl", str(out), vocabulary="latin")
 
 
 def test_resumed_training_matches_an_uninterrupted_run(tiny_causal, tmp_path):

@@ -6,7 +6,7 @@ from xqg_pyserini.cli.options import (count, language, non_negative_float, optio
 
 
 def register(sub) -> None:
-    from xqg_pyserini.generation.config import Sampling
+    from xqg_pyserini.generation.config import VOCABULARIES, Sampling
     from xqg_pyserini.generation.distributed import generate_ray
     from xqg_pyserini.generation.runner import generate
     from xqg_pyserini.models.cpu import DTYPES
@@ -42,8 +42,12 @@ def register(sub) -> None:
                 "prefix-shared generators) is faster but measured to degrade the questions. Only float32 makes the "
                 "questions independent of --batch-size")
     p.add_argument("--bf16", action="store_true", help="the same as --dtype bfloat16 (kept for old scripts)")
-    option(p, "--full-vocabulary", generate, action="store_true",
-           help="sample from the whole output layer instead of the generator's trimmed vocabulary (slower)")
+    option(p, "--vocabulary", generate, choices=list(VOCABULARIES),
+           help="the output layer rows sample from: the generator's stored (trimmed) ids; language: a head per "
+                "language, without the other target scripts and, for Latin-script languages, with every "
+                "Latin-script token (their topic words); full: all 262k (slowest)")
+    p.add_argument("--full-vocabulary", dest="vocabulary", action="store_const", const="full",
+                   help="the same as --vocabulary full")
     option(p, "--threads", generate, type=positive_int, help="torch threads (default: the cores available)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
     p.add_argument("--no-progress", action="store_true")
@@ -60,7 +64,7 @@ def run_generate(args) -> None:
     summary = generate(args.corpus, args.generator, args.languages, args.n, args.out, args.batch_size, args.top_k,
                        args.temperature, args.max_new_tokens, args.max_input_tokens, args.seed, args.shard,
                        args.num_shards, args.split, args.overwrite, not args.no_progress, args.few_shot, args.bf16,
-                       args.threads, args.dtype, args.full_vocabulary, args.contrast)
+                       args.threads, args.dtype, args.vocabulary, args.contrast)
     skipped = summary.pop("skipped_empty_passages")
     print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages"
           f"{': ' + ' '.join(skipped[:5]) if skipped else ''})")
@@ -83,7 +87,7 @@ def run_generate_ray(args) -> None:
                         max_input_tokens=args.max_input_tokens, seed=args.seed, contrast=args.contrast)
     warn_untrained(args.generator, args.languages or XQUAD_LANGUAGES)
     summary = generate_ray(args.corpus, args.out, args.generator, args.languages, args.n, sampling, args.batch_size,
-                           args.few_shot, "bfloat16" if args.bf16 else args.dtype, args.full_vocabulary,
+                           args.few_shot, "bfloat16" if args.bf16 else args.dtype, args.vocabulary,
                            args.part_bytes, args.actors, args.cpus_per_actor, address=args.ray_address,
                            overwrite=args.overwrite, progress=not args.no_progress)
     print(f"wrote {summary['out']}: {summary}")

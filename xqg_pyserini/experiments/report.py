@@ -152,7 +152,8 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     meta = load(Path(generator_dir) / "generator.json")
     parts = ["# Generator results", "",
              "Rendered by `xqg report` from `xqg_pyserini/resources/generator/generator.json`, "
-             "`docs/generation_speed.json`, `docs/generation_contrast_train.json` and `docs/generation_quality.json`; "
+             "`docs/generation_speed.json`, `docs/generation_contrast_train.json`, `docs/generation_quality.json` and "
+             "`docs/generation_vocabulary_language*.json`; "
              "do not edit by hand.", ""]
     parts += ["## The shipped generator", "",
               f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
@@ -193,36 +194,52 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
                       markdown_table(["path", "dtype", "contrast", "questions/s", "seconds", "vs plain"], rows), ""]
     contrast_path = docs / "generation_contrast_train.json"
     if contrast_path.exists():
-        from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
-
-        stored = load(contrast_path)
-        parts += ["## The contrast weight, chosen on TRAIN passages", "",
-                  f"{stored.get('note', '')} Generated with `{'`, `'.join(stored.get('generate_commands', []))}`; "
-                  f"scored with `{stored['command']}` ({stored['passages']} passages; language share / "
-                  "self-retrieval@1 / distinct):", "", quality_table(stored["tables"]), ""]
+        parts += ["## The contrast weight, chosen on TRAIN passages", ""]
+        parts += _generated_and_scored(load(contrast_path), "passages", files=False)
     quality_path = docs / "generation_quality.json"
     if quality_path.exists():
-        from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
-
         stored = load(quality_path)
         parts += ["## Quality", "", f"`{stored.get('command', 'benchmarks/generation_quality.py')}`: language share / "
-                  "self-retrieval@1 (multilingual-e5-small among all 240 passages) / distinct, per language.", "",
-                  quality_table(stored.get("tables", stored)), ""]
-        files = {name: f for name, f in stored.get("files", {}).items() if f}
-        if files:
-            parts += ["How each generated file was made (its `.meta.json`):", "",
-                      markdown_table(["file", "generator", "n", "languages", "passages", "questions", "seconds",
-                                      "questions/s", "CPU", "dtype", "threads", "sampling"],
-                                     [[name, f.get("generator"), f.get("n"), f.get("languages"), f.get("passages_in_shard"),
-                                       f.get("queries_written"), f.get("seconds"), f.get("queries_per_second"),
-                                       f.get("cpu"), f.get("dtype"), f.get("threads"),
-                                       ", ".join(f"{k}={v}" for k, v in (f.get("sampling") or {}).items()
-                                                 if k in ("top_k", "temperature", "max_new_tokens", "seed", "contrast"))]
-                                      for name, f in files.items()]), ""]
+                  "self-retrieval@1 (multilingual-e5-small among all 240 passages) / distinct, per language.", ""]
+        parts += _quality_and_files(stored)
+    vocabulary_runs = sorted(docs.glob("generation_vocabulary_language*.json"))
+    if vocabulary_runs:
+        parts += ["## A head per language: `--vocabulary language`", ""]
+        for path in vocabulary_runs:
+            parts += _generated_and_scored(load(path), "TEST passages")
     out = docs / "generation-results.md"
     with atomic_file(out) as handle:
         handle.write("\n".join(parts))
     return out
+
+
+def _generated_and_scored(stored: dict, passages: str, files: bool = True) -> list[str]:
+    """A stored comparison of generated files: why, how they were generated and scored, the table."""
+    from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
+
+    parts = [f"{stored.get('note') or stored.get('why', '')} Generated with "
+             f"`{'`, `'.join(stored.get('generate_commands', []))}`; scored with `{stored['command']}` "
+             f"({stored['passages']} {passages}; language share / self-retrieval@1 / distinct):", ""]
+    return parts + (_quality_and_files(stored) if files else [quality_table(stored["tables"]), ""])
+
+
+def _quality_and_files(stored: dict) -> list[str]:
+    """A stored generation_quality.py result: its table, then how each scored file was made."""
+    from xqg_pyserini.evaluation.query_quality import markdown_table as quality_table
+
+    parts = [quality_table(stored.get("tables", stored)), ""]
+    files = {name: f for name, f in stored.get("files", {}).items() if f}
+    if files:
+        parts += ["How each generated file was made (its `.meta.json`):", "",
+                  markdown_table(["file", "generator", "n", "languages", "passages", "questions", "seconds",
+                                  "questions/s", "CPU", "dtype", "threads", "sampling"],
+                                 [[name, f.get("generator"), f.get("n"), f.get("languages"), f.get("passages_in_shard"),
+                                   f.get("queries_written"), f.get("seconds"), f.get("queries_per_second"),
+                                   f.get("cpu"), f.get("dtype"), f.get("threads"),
+                                   ", ".join(f"{k}={v}" for k, v in (f.get("sampling") or {}).items()
+                                             if k in ("top_k", "temperature", "max_new_tokens", "seed", "contrast"))]
+                                  for name, f in files.items()]), ""]
+    return parts
 
 
 def record_demo_time(path: Path, results: dict) -> None:

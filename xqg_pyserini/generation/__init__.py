@@ -14,13 +14,13 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                "resume_state shard_of split_docids",
     ".distributed": "GenerationActor generate_ray part_complete",
     ".queries": "check_complete check_query_row iter_query_rows locate queries_sha256 query_files read_queries",
-    ".config": "QueryGenerator Request Sampling",
+    ".config": "VOCABULARIES QueryGenerator Request Sampling check_vocabulary",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
     ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "
                 "shipped_generator_dir",
     ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT PASSAGE_FIRST causal_prompt causal_prompt_ids causal_target_ids prefix_ids "
                 "seq2seq_prompt suffix_ids target_ids",
     ".fast": "FastGenerator SharedPrefixDecoder",
-    ".vocab": "OutputHead build_vocabulary coverage load_vocabulary save_vocabulary",
+    ".vocab": "OutputHead build_vocabulary coverage is_latin_script language_token_ids latin_token_ids load_vocabulary script_key token_texts save_vocabulary",
     "xqg_pyserini.data.corpus": "corpus_files read_corpus",
 })

@@ -52,3 +52,17 @@ class QueryGenerator(Protocol):
 
     def generate(self, requests: Sequence[Request], n: int) -> list[list[str]]:
         """``n`` queries for each request, in request order."""
+
+
+#: What a prefix-shared generator's rows sample from: its stored (trimmed) ids; a head per language
+#: (the stored ids less the other target scripts; Latin-script languages also get every Latin-script
+#: token); or the whole output layer.
+VOCABULARIES = ("trimmed", "language", "full")
+
+
+def check_vocabulary(vocabulary: str) -> str:
+    if vocabulary not in VOCABULARIES:
+        from xqg_pyserini.errors import InputError
+
+        raise InputError(None, f"unknown vocabulary {vocabulary!r}; choose from {', '.join(VOCABULARIES)}")
+    return vocabulary

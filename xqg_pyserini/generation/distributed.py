@@ -30,7 +30,7 @@ from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
 from xqg_pyserini.data.parts import (DEFAULT_PART_BYTES, Part, corpus_layout, corpus_parts, finish_parts_output,
                                      open_parts_output, part_path)
-from xqg_pyserini.generation.config import QueryGenerator, Sampling, settings_dict
+from xqg_pyserini.generation.config import QueryGenerator, Sampling, check_vocabulary, settings_dict
 from xqg_pyserini.generation.queries import RUN_FILE
 from xqg_pyserini.generation.runner import COMMAND, default_batch_size, generate_into, mark_complete
 
@@ -74,7 +74,7 @@ class GenerationActor:
         factory = c.get("factory")
         self.generator: QueryGenerator = factory() if factory else load_generator(
             c["generator"], Sampling(**c["sampling"]), c["few_shot"], c["languages"], dtype=c["dtype"],
-            full_vocabulary=c["full_vocabulary"], device=c["device"])
+            vocabulary=c["vocabulary"], device=c["device"])
 
     def __call__(self, batch: dict) -> dict:
         from xqg_pyserini.data.cluster import actor_call
@@ -96,7 +96,7 @@ class GenerationActor:
 
 def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", languages: Sequence[str] | None = None,
                  n: int = 5, sampling: Sampling | None = None, batch_size: int | None = None, few_shot: int = 0,
-                 dtype: str = "auto", full_vocabulary: bool = False, part_bytes: int = DEFAULT_PART_BYTES,
+                 dtype: str = "auto", vocabulary: str = "trimmed", part_bytes: int = DEFAULT_PART_BYTES,
                  actors: int | None = None, cpus_per_actor: float = 1.0, gpus: bool | None = None,
                  address: str | None = None, overwrite: bool = False, progress: bool = True,
                  generator_factory: Callable[[], QueryGenerator] | None = None) -> dict:
@@ -116,6 +116,7 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
         raise InputError(None, "n and batch_size must be at least 1")
     if dtype not in DTYPES:
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_vocabulary(vocabulary)
     dtype = pick_dtype() if dtype == "auto" else dtype
     sampling = sampling or Sampling()
     if generator_factory is None:
@@ -124,12 +125,14 @@ def generate_ray(corpus: str | Path, out: str | Path, generator: str = "xqg", la
         sampling = resolve_sampling(generator, sampling)
     parts, out = corpus_parts(corpus, part_bytes), Path(out)
     settings = {"generator": generator if generator_factory is None else "factory", "languages": langs, "n": n,
-                "sampling": settings_dict(sampling), "dtype": dtype, "few_shot": few_shot, "full_vocabulary": full_vocabulary,
-                "corpus": corpus_layout(corpus, part_bytes)}
+                "sampling": settings_dict(sampling), "dtype": dtype, "few_shot": few_shot,
+                "full_vocabulary": vocabulary == "full", "corpus": corpus_layout(corpus, part_bytes)}
+    if vocabulary == "language":  # recorded only when used: runs made before it keep their settings
+        settings["vocabulary"] = vocabulary
     open_parts_output(out, COMMAND, RUN_FILE, corpus, settings, overwrite)
     todo = [p for p in parts if not part_complete(part_path(out, p, ".jsonl"))]
     config = {"generator": generator, "factory": generator_factory, "sampling": asdict(sampling), "few_shot": few_shot,
-              "languages": langs, "n": n, "dtype": dtype, "full_vocabulary": full_vocabulary, "out": str(out.resolve()),
+              "languages": langs, "n": n, "dtype": dtype, "vocabulary": vocabulary, "out": str(out.resolve()),
               "batch_size": batch_size or default_batch_size(len(langs), n),
               "settings": {k: settings[k] for k in ("languages", "n", "sampling", "dtype")}}
     started = time.perf_counter()

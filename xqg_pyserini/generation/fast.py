@@ -10,7 +10,10 @@ row. This decoder therefore
 - keeps each row's own tokens (language suffix + question) in a small preallocated buffer;
 - lets finished rows leave the batch;
 - samples from a trimmed output head: the generator's stored vocabulary plus the tokens of the
-  row's own passage (a row slice of the same tied matrix, so kept ids keep their logits).
+  row's own passage (a row slice of the same tied matrix, so kept ids keep their logits); with
+  ``per_language``, each language's rows have their own head: without the other target scripts,
+  and for Latin-script languages with every Latin-script token (the stored vocabulary has every
+  token of the non-Latin scripts but only the training text's Latin words).
 
 Rows from several passages share a batch, and passages join it as rows finish (``max_rows``); each
 row attends to its own passage.
@@ -30,7 +33,7 @@ import torch
 from xqg_pyserini.generation.backends import clean_query, row_seed
 from xqg_pyserini.generation.config import Request, Sampling
 from xqg_pyserini.generation.prompts import PASSAGE_FIRST, prefix_ids, suffix_ids
-from xqg_pyserini.generation.vocab import OutputHead
+from xqg_pyserini.generation.vocab import OutputHead, language_token_ids, script_key, token_texts
 from xqg_pyserini.models.cpu import apply_dtype, pack_linear_layers
 
 
@@ -59,7 +62,7 @@ class SharedPrefixDecoder:
     shared passage prefix. ``model`` is a ``*ForCausalLM`` in eval mode (LoRA merged)."""
 
     def __init__(self, model, tokenizer, vocab: Sequence[int] | None = None, template: str = PASSAGE_FIRST,
-                 quantize_head: bool = False):
+                 quantize_head: bool = False, per_language: bool = False):
         core = model.model
         needed = ("embed_tokens", "layers", "norm", "rotary_emb")
         if not all(hasattr(core, n) for n in needed) or not hasattr(core.layers[0], "pre_feedforward_layernorm"):
@@ -68,25 +71,45 @@ class SharedPrefixDecoder:
         self.config = core.config
         self.vocab = list(vocab) if vocab is not None else None
         self.head = OutputHead(model, self.vocab, quantize=quantize_head)
+        self.per_language = per_language and self.vocab is not None
+        self._language_heads: dict[tuple[str, ...], OutputHead] = {}  # by script, made on first use
+        self._token_texts: list[str] | None = None
+        self._quantize_head = quantize_head
         self.layer_types = list(getattr(self.config, "layer_types", ["full_attention"] * len(core.layers)))
         self.window = getattr(self.config, "sliding_window", None)
         eos = {tokenizer.eos_token_id} | set(getattr(self.config, "eos_token_id", None) or [] if isinstance(
             getattr(self.config, "eos_token_id", None), list) else [])
         self.stop_ids = {i for i in eos if i is not None}
         self._newline_ids: set[int] | None = None
+        self._stop_mask: torch.Tensor | None = None  # per vocabulary id, made with _newline_ids
 
     # ------------------------------------------------------------------ heads
-    def head_for(self, prompts: Sequence[list[int]]) -> OutputHead:
-        """The trimmed head for a batch: stored ids + the batch's prompt tokens + stop tokens."""
-        return self.head.extended({t for p in prompts for t in p} | self.stop_ids)
+    def base_head(self, lang: str) -> OutputHead:
+        """The head a row of ``lang`` samples from before its passage's tokens are added."""
+        if not self.per_language:
+            return self.head
+        key = script_key(lang)
+        if key not in self._language_heads:
+            if self._token_texts is None:
+                self._token_texts = token_texts(self.tokenizer)
+            ids = language_token_ids(self.tokenizer, self.vocab, lang, self._token_texts)
+            self._language_heads[key] = OutputHead(self.model, ids, quantize=self._quantize_head)
+        return self._language_heads[key]
 
-    def _stops(self, head: OutputHead) -> torch.Tensor:
-        """Boolean per kept id: EOS, or a token holding a newline (a causal LM's question ends there)."""
+    def head_for(self, prompts: Sequence[list[int]], lang: str | None = None) -> OutputHead:
+        """The trimmed head for a batch: ``lang``'s base head + the batch's prompt tokens + stop tokens."""
+        return self._with_prompts(self.base_head(lang or ""), prompts)
+
+    def _with_prompts(self, base: OutputHead, prompts: Sequence[list[int]]) -> OutputHead:
+        return base.extended({t for p in prompts for t in p} | self.stop_ids)
+
+    def _stops(self) -> torch.Tensor:
+        """Boolean per vocabulary id: EOS, or a token holding a newline (a causal LM's question ends there)."""
         if self._newline_ids is None:
             self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items() if "\n" in t or "<0x0A>" in t}
-        full = torch.zeros(head.vocab_size, dtype=torch.bool)
-        full[list(self.stop_ids | self._newline_ids)] = True
-        return full if head.ids is None else full[head.ids]
+            self._stop_mask = torch.zeros(self.head.vocab_size, dtype=torch.bool)
+            self._stop_mask[list(self.stop_ids | self._newline_ids)] = True
+        return self._stop_mask
 
     # ------------------------------------------------------------------ model pieces
     def _rope(self, x: torch.Tensor, positions: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -165,13 +188,21 @@ class SharedPrefixDecoder:
         ``max_rows`` (default: all rows at once) keeps at most that many rows decoding: when rows
         finish, the next passages are prefilled and their rows join the batch (continuous batching),
         so a step never runs for the few rows left at the end of a batch. ``on_request_done(1)`` is
-        called as each request's n questions are finished. Every row samples only from the stored
-        vocabulary plus its OWN passage's tokens, so its questions do not depend on its batch."""
+        called as each request's n questions are finished. Every row samples only from its language's
+        head (the stored vocabulary, or with ``per_language`` its language's share of it) plus its
+        OWN passage's tokens, so its questions do not depend on its batch."""
         if not requests:
             return []
         plan = self._plan(requests, n, sampling)
-        head = self.head_for(plan.prefixes)
-        stops, allowed = self._stops(head), self._own_passage_ids(head, plan.prefixes)
+        # one head per base head the languages use (with per_language: one per script)
+        base_of = {r.lang: self.base_head(r.lang) for r in requests}
+        bases = list({id(b): b for b in base_of.values()}.values())
+        head_of = {lang: bases.index(base) for lang, base in base_of.items()}
+        heads = []  # (head for this batch, which of its added ids each passage may write)
+        for base in bases:
+            head = self._with_prompts(base, plan.prefixes)
+            heads.append((head, self._own_passage_ids(base, head, plan.prefixes)))
+        stops = self._stops()
         prefix_kv: list = [None] * len(plan.prefixes)
         prefix_len = torch.tensor([len(p) for p in plan.prefixes])
         # contrast: every row has a twin that reads the same tokens after a passage-free prompt
@@ -198,13 +229,21 @@ class SharedPrefixDecoder:
                         self._merge(twins, new), torch.cat([twin_last, new_last]))
             if rows is None:
                 break
-            logits = head.logits(last)
-            if allowed is not None:
-                logits[:, -allowed.shape[1]:].masked_fill_(~allowed[rows.group], float("-inf"))
-            kept = self._sample(logits, rows.gens, sampling, None if twins is None else (head, twin_last))
-            for r, token in enumerate(head.to_full(kept).tolist()):
+            which = torch.tensor([head_of[requests[specs[x][0]].lang] for x in rows.index])
+            chosen = torch.empty(len(rows.index), dtype=torch.long)
+            for h, (head, allowed) in enumerate(heads):
+                sel = (which == h).nonzero().flatten()
+                if len(sel) == 0:
+                    continue
+                logits = head.logits(last[sel])
+                if allowed is not None:
+                    logits[:, -allowed.shape[1]:].masked_fill_(~allowed[rows.group[sel]], float("-inf"))
+                kept = self._sample(logits, [rows.gens[r] for r in sel.tolist()], sampling,
+                                    None if twins is None else (head, twin_last[sel]))
+                chosen[sel] = head.to_full(kept)
+            for r, token in enumerate(chosen.tolist()):
                 rows.out[r].append(token)
-            done = stops[kept] | torch.tensor([len(o) >= sampling.max_new_tokens for o in rows.out])
+            done = stops[chosen] | torch.tensor([len(o) >= sampling.max_new_tokens for o in rows.out])
             for r in done.nonzero().flatten().tolist():
                 finished[rows.index[r]] = rows.out[r]
                 j = specs[rows.index[r]][0]
@@ -216,11 +255,11 @@ class SharedPrefixDecoder:
                 rows = twins = None
                 continue
             if len(keep) < len(rows.index):
-                rows, kept = self._select(rows, keep), kept[keep]
+                rows, chosen = self._select(rows, keep), chosen[keep]
                 twins = None if twins is None else self._select(twins, keep)
                 for g in set(range(admitted)) - set(rows.group.tolist()):
                     prefix_kv[g] = None  # a passage whose rows all finished: its cache goes
-            tokens = head.to_full(kept)[:, None]
+            tokens = chosen[:, None]
             last = self._forward(tokens, rows, prefix_kv, self._spans(rows.group, len(plan.prefixes)), prefix_len)[:, -1]
             if twins is not None:
                 twin_last = self._forward(tokens, twins, blank[0], [(0, len(keep))], blank[1])[:, -1]
@@ -250,10 +289,10 @@ class SharedPrefixDecoder:
             raise ValueError(f"prompt + question exceed the sliding window ({self.window}); lower max_input_tokens")
         return plan
 
-    def _own_passage_ids(self, head: OutputHead, prefixes: list[list[int]]) -> torch.Tensor | None:
-        """(passages, extra ids) mask: which ids the head added for the batch each passage may write
-        (its own tokens and the stop tokens); None when nothing was added."""
-        base = 0 if self.head.ids is None else len(self.head.ids)
+    def _own_passage_ids(self, base_head: OutputHead, head: OutputHead, prefixes: list[list[int]]) -> torch.Tensor | None:
+        """(passages, extra ids) mask: which ids ``head`` added to ``base_head`` for the batch each
+        passage may write (its own tokens and the stop tokens); None when nothing was added."""
+        base = 0 if base_head.ids is None else len(base_head.ids)
         if head.ids is None or len(head.ids) == base:
             return None
         extra = head.ids[base:].tolist()
@@ -354,11 +393,13 @@ class FastGenerator:
     continuous = True
 
     def __init__(self, model, tokenizer, generator_id: str, sampling: Sampling = Sampling(),
-                 template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32"):
+                 template: str = PASSAGE_FIRST, vocab: Sequence[int] | None = None, dtype: str = "float32",
+                 per_language: bool = False):
         self.dtype = apply_dtype(model.eval(), dtype)
         if self.dtype == "float32":
             pack_linear_layers(model.model.layers)
-        self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template, quantize_head=self.dtype == "int8")
+        self.decoder = SharedPrefixDecoder(model, tokenizer, vocab, template, quantize_head=self.dtype == "int8",
+                                           per_language=per_language)
         self.id, self.sampling, self.truncated = generator_id, sampling, 0
         self._seen: set[str] = set()
 

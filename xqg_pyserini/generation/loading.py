@@ -159,7 +159,7 @@ def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int =
 
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
                    languages: Sequence[str] = (), bf16: bool = False, dtype: str = "auto",
-                   fast: bool = True, full_vocabulary: bool = False, device: str = "cpu") -> QueryGenerator:
+                   fast: bool = True, vocabulary: str = "trimmed", device: str = "cpu") -> QueryGenerator:
     """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
     generator); a trained-generator directory (generator.json: our LoRA adapter or a full
     checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
@@ -167,8 +167,10 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
 
     ``dtype``: ``auto`` (bfloat16 only on CPUs with AMX/AVX512-BF16, else float32), ``float32``,
     ``bfloat16`` or ``int8``; ``bf16=True`` is the old spelling of ``dtype="bfloat16"``. A
-    prefix-shared generator (generator.json ``prefix_shared``) runs on the fast decoder with its
-    trimmed vocabulary unless ``fast`` is false or ``full_vocabulary`` is set. ``device`` other than
+    prefix-shared generator (generator.json ``prefix_shared``) runs on the fast decoder; its output
+    layer is ``vocabulary`` (:data:`VOCABULARIES`): ``trimmed`` (the stored ids), ``language`` (a
+    head per language: the stored ids less the other target scripts, plus every Latin-script token
+    for Latin-script languages) or ``full``. ``device`` other than
     ``cpu`` (a distributed run's GPU actor) moves the model there and decodes with the Hugging Face
     path (the prefix-shared decoder is written for CPUs); samples stay seeded per row on the CPU."""
     from xqg_pyserini.models.cpu import DTYPES, pick_dtype
@@ -212,10 +214,11 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         from xqg_pyserini.generation.fast import FastGenerator
         from xqg_pyserini.generation.vocab import load_vocabulary
 
-        vocab = None if full_vocabulary else load_vocabulary(path, model.config.vocab_size)
-        if full_vocabulary:
-            gen_id += "-fullvocab"
-        return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype)
+        vocab = None if vocabulary == "full" else load_vocabulary(path, model.config.vocab_size)
+        if vocabulary != "trimmed" and (vocab is not None or vocabulary == "full"):
+            gen_id += f"-{vocabulary}vocab"
+        return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype,
+                             per_language=vocabulary == "language")
     if dtype == "int8":
         raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
     if sampling.contrast:

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 from xqg_pyserini.data.corpus import CorpusPassage, corpus_files, corpus_sha256, read_corpus
 from xqg_pyserini.data.io import InputError, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling, settings_dict
+from xqg_pyserini.generation.config import QueryGenerator, Request, Sampling, check_vocabulary, settings_dict
 
 
 @dataclass
@@ -284,7 +284,7 @@ def warn_untrained(generator: str, languages: Sequence[str]) -> list[str]:
     if untrained:
         print(f"xqg: warning: generator {generator!r} was not trained on {' '.join(untrained)} (trained: "
               f"{' '.join(known)}); their queries may be off-language or poor. A trimmed-vocabulary generator "
-              f"may lack their letters: --full-vocabulary", file=sys.stderr)
+              f"may lack their letters: --vocabulary full (or language, for a Latin-script one)", file=sys.stderr)
     return untrained
 
 
@@ -294,7 +294,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
              max_input_tokens: int | None = None, seed: int | None = None, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
              few_shot: int = 0, bf16: bool = False, threads: int | None = None, dtype: str = "auto",
-             full_vocabulary: bool = False, contrast: float | None = None) -> dict:
+             vocabulary: str = "trimmed", contrast: float | None = None) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
@@ -315,6 +315,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
         raise InputError(None, f"shard must be in [0, {num_shards})")
     if dtype not in DTYPES:
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_vocabulary(vocabulary)
     given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
                  max_input_tokens=max_input_tokens, seed=seed, contrast=contrast)
     if contrast is not None and contrast < 0:
@@ -332,7 +333,7 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
 
     warn_untrained(generator, langs)
     sampling = resolve_sampling(generator, sampling)
-    gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, full_vocabulary=full_vocabulary)
+    gen = load_generator(generator, sampling, few_shot, langs, bf16, dtype, vocabulary=vocabulary)
     if batch_size is None:
         batch_size = default_batch_size(len(langs), n)
     return generate_corpus(corpus, gen, langs, n, out, batch_size, shard, num_shards, docids, overwrite, progress, sampling)

@@ -58,6 +58,45 @@ def script_token_ids(tokenizer, languages: Sequence[str]) -> set[int]:
     return keep
 
 
+def is_latin_script(lang: str) -> bool:
+    """Whether ``lang`` is written in the Latin script (every language without a script of its own above)."""
+    return lang.lower() not in _SCRIPTS
+
+
+def token_texts(tokenizer) -> list[str]:
+    """Each id's text as the tokenizer writes it (a SentencePiece ``\u2581`` is a space, a byte-level
+    BPE's mapped bytes are the characters they stand for; a lone byte of a longer character is U+FFFD),
+    without surrounding spaces: what the script of a token is read from."""
+    return [t.strip() for t in tokenizer.batch_decode([[i] for i in range(len(tokenizer))])]
+
+
+def latin_token_ids(tokenizer, texts: Sequence[str] | None = None) -> set[int]:
+    """Every token written wholly in Latin letters (about 152k of gemma-3's 262k)."""
+    texts = token_texts(tokenizer) if texts is None else texts
+    return {i for i, text in enumerate(texts) if text and all(_script(ch) == "LATIN" for ch in text)}
+
+
+def language_token_ids(tokenizer, stored: Sequence[int], lang: str, texts: Sequence[str] | None = None) -> list[int]:
+    """The ids a row of ``lang`` samples from with ``--vocabulary language``: the stored ids less
+    the tokens written wholly in another target script (an Arabic question needs no Thai or Chinese
+    token), and for a Latin-script language every Latin-script token as well. The stored vocabulary
+    keeps each non-Latin target script whole but of the Latin script only the training text's words:
+    82% of German TEST questions' tokens (benchmarks/vocabulary_coverage.py). ``texts``: the
+    tokenizer's :func:`token_texts`, when the caller has them."""
+    texts = token_texts(tokenizer) if texts is None else texts
+    own = _SCRIPTS.get(lang.lower(), set())
+    other = set().union(*_SCRIPTS.values()) - own
+    ids = {i for i in stored if not (i < len(texts) and texts[i] and all(_script(ch) in other for ch in texts[i]))}
+    if not own:
+        ids |= latin_token_ids(tokenizer, texts)
+    return sorted(ids)
+
+
+def script_key(lang: str) -> tuple[str, ...]:
+    """Languages written in the same script(s) share a per-language head."""
+    return tuple(sorted(_SCRIPTS.get(lang.lower(), {"LATIN"})))
+
+
 def build_vocabulary(tokenizer, texts: Iterable[str], languages: Sequence[str]) -> list[int]:
     """Sorted kept ids: every id the tokenizer produces for ``texts`` (as passages and as
     questions are tokenized: with and without a leading space), the script tokens of
