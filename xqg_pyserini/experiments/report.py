@@ -206,7 +206,8 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     if vocabulary_runs:
         parts += ["## A head per language: `--vocabulary language`", ""]
         for path in vocabulary_runs:
-            parts += _generated_and_scored(load(path), "TEST passages")
+            stored = load(path)
+            parts += _generated_and_scored(stored, f"{stored.get('split', 'test').upper()} passages")
     out = docs / "generation-results.md"
     with atomic_file(out) as handle:
         handle.write("\n".join(parts))
