@@ -74,14 +74,14 @@ def test_per_language_heads_keep_own_script_and_widen_latin_ones(tiny_causal):
     assert not (cyrillic | arabic) & set(de) and latin <= set(de)
     gen = FastGenerator(model, tok, "lang", Sampling(max_new_tokens=8, seed=1), PASSAGE_FIRST, vocab, per_language=True)
     dec = gen.decoder
-    assert dec.base_head("ru").ids.tolist() == ru and dec.base_head("es") is dec.base_head("de")
+    assert dec.heads.base("ru").ids.tolist() == ru and dec.heads.base("es") is dec.heads.base("de")
     hidden = torch.randn(3, model.config.hidden_size)
-    torch.testing.assert_close(dec.base_head("de").logits(hidden), model.lm_head(hidden)[:, dec.base_head("de").ids])
+    torch.testing.assert_close(dec.heads.base("de").logits(hidden), model.lm_head(hidden)[:, dec.heads.base("de").ids])
     together = gen.generate(REQS, 2)
     own = {r.docid: set(tok(r.title + " " + r.text)["input_ids"]) for r in REQS}
     rows = [(REQS[j], t) for j, t in zip([j for j in range(len(REQS)) for _ in range(2)], dec.last_tokens)]
     for req, tokens in rows:
-        assert set(tokens) <= set(dec.base_head(req.lang).ids.tolist()) | own[req.docid] | dec.stop_ids, req.lang
+        assert set(tokens) <= set(dec.heads.base(req.lang).ids.tolist()) | own[req.docid] | dec.stop_ids, req.lang
     assert any(set(t) - set(vocab) - own[r.docid] for r, t in rows if r.lang == "de")  # a Latin word from outside
     assert gen.generate(REQS, 2, max_rows=3) == together == [gen.generate([r], 2)[0] for r in REQS]
 

@@ -21,6 +21,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT PASSAGE_FIRST causal_prompt causal_prompt_ids causal_target_ids prefix_ids "
                 "seq2seq_prompt suffix_ids target_ids",
     ".fast": "FastGenerator SharedPrefixDecoder",
-    ".vocab": "OutputHead build_vocabulary coverage is_latin_script language_token_ids latin_token_ids load_vocabulary script_key token_texts save_vocabulary",
+    ".vocab": "LanguageHeads OutputHead build_vocabulary coverage is_latin_script language_token_ids latin_token_ids load_vocabulary script_key token_texts save_vocabulary",
     "xqg_pyserini.data.corpus": "corpus_files read_corpus",
 })

@@ -33,7 +33,7 @@ import torch
 from xqg_pyserini.generation.backends import clean_query, row_seed
 from xqg_pyserini.generation.config import Request, Sampling
 from xqg_pyserini.generation.prompts import PASSAGE_FIRST, prefix_ids, suffix_ids
-from xqg_pyserini.generation.vocab import OutputHead, language_token_ids, script_key, token_texts
+from xqg_pyserini.generation.vocab import LanguageHeads, OutputHead
 from xqg_pyserini.models.cpu import apply_dtype, pack_linear_layers
 
 
@@ -70,11 +70,8 @@ class SharedPrefixDecoder:
         self.model, self.core, self.tokenizer, self.template = model, core, tokenizer, template
         self.config = core.config
         self.vocab = list(vocab) if vocab is not None else None
-        self.head = OutputHead(model, self.vocab, quantize=quantize_head)
-        self.per_language = per_language and self.vocab is not None
-        self._language_heads: dict[tuple[str, ...], OutputHead] = {}  # by script, made on first use
-        self._token_texts: list[str] | None = None
-        self._quantize_head = quantize_head
+        self.heads = LanguageHeads(model, tokenizer, self.vocab, quantize_head, per_language)
+        self.head, self.per_language = self.heads.shared, self.heads.per_language
         self.layer_types = list(getattr(self.config, "layer_types", ["full_attention"] * len(core.layers)))
         self.window = getattr(self.config, "sliding_window", None)
         eos = {tokenizer.eos_token_id} | set(getattr(self.config, "eos_token_id", None) or [] if isinstance(
@@ -84,21 +81,9 @@ class SharedPrefixDecoder:
         self._stop_mask: torch.Tensor | None = None  # per vocabulary id, made with _newline_ids
 
     # ------------------------------------------------------------------ heads
-    def base_head(self, lang: str) -> OutputHead:
-        """The head a row of ``lang`` samples from before its passage's tokens are added."""
-        if not self.per_language:
-            return self.head
-        key = script_key(lang)
-        if key not in self._language_heads:
-            if self._token_texts is None:
-                self._token_texts = token_texts(self.tokenizer)
-            ids = language_token_ids(self.tokenizer, self.vocab, lang, self._token_texts)
-            self._language_heads[key] = OutputHead(self.model, ids, quantize=self._quantize_head)
-        return self._language_heads[key]
-
     def head_for(self, prompts: Sequence[list[int]], lang: str | None = None) -> OutputHead:
         """The trimmed head for a batch: ``lang``'s base head + the batch's prompt tokens + stop tokens."""
-        return self._with_prompts(self.base_head(lang or ""), prompts)
+        return self._with_prompts(self.heads.base(lang or ""), prompts)
 
     def _with_prompts(self, base: OutputHead, prompts: Sequence[list[int]]) -> OutputHead:
         return base.extended({t for p in prompts for t in p} | self.stop_ids)
@@ -195,7 +180,7 @@ class SharedPrefixDecoder:
             return []
         plan = self._plan(requests, n, sampling)
         # one head per base head the languages use (with per_language: one per script)
-        base_of = {r.lang: self.base_head(r.lang) for r in requests}
+        base_of = {r.lang: self.heads.base(r.lang) for r in requests}
         bases = list({id(b): b for b in base_of.values()}.values())
         head_of = {lang: bases.index(base) for lang, base in base_of.items()}
         heads = []  # (head for this batch, which of its added ids each passage may write)

@@ -254,3 +254,28 @@ def _int8_linear(weight: torch.Tensor):
     with warnings.catch_warnings():  # torch deprecates quantized tensors; the kernels still run
         warnings.simplefilter("ignore")
         return DynamicLinear.from_float(layer)
+
+
+class LanguageHeads:
+    """The heads rows sample from: the one ``shared`` head (the stored ids, or all with no ``vocab``),
+    or with ``per_language`` one per script (:func:`language_token_ids`), made on first use."""
+
+    def __init__(self, model, tokenizer, vocab: Sequence[int] | None, quantize: bool = False,
+                 per_language: bool = False):
+        self.model, self.tokenizer, self.vocab, self.quantize = model, tokenizer, vocab, quantize
+        self.shared = OutputHead(model, vocab, quantize=quantize)
+        self.per_language = per_language and vocab is not None
+        self._by_script: dict[tuple[str, ...], OutputHead] = {}
+        self._texts: list[str] | None = None
+
+    def base(self, lang: str) -> OutputHead:
+        """The head a row of ``lang`` samples from (before its passage's tokens are added)."""
+        if not self.per_language:
+            return self.shared
+        key = script_key(lang)
+        if key not in self._by_script:
+            if self._texts is None:
+                self._texts = token_texts(self.tokenizer)
+            ids = language_token_ids(self.tokenizer, self.vocab, lang, self._texts)
+            self._by_script[key] = OutputHead(self.model, ids, quantize=self.quantize)
+        return self._by_script[key]
