@@ -50,6 +50,9 @@ def generation_record(path: str) -> dict | None:
 
 def main() -> None:
     import xqg_pyserini  # noqa: F401
+    from xqg_pyserini.cli import quiet_libraries
+
+    quiet_libraries()  # our output, not the libraries' loading bars
     from xqg_pyserini.evaluation.query_quality import markdown_table, query_quality
     from xqg_pyserini.generation import split_docids
 

@@ -74,6 +74,9 @@ def _loader(backend: str, generator: str, sampling):
 
 
 def main() -> None:
+    from xqg_pyserini.cli import quiet_libraries
+
+    quiet_libraries()  # our output, not the libraries' loading bars
     from xqg_pyserini.generation import read_corpus, split_docids
     from xqg_pyserini.generation.runner import default_batch_size
     from xqg_pyserini.generation import Request, Sampling

@@ -29,6 +29,9 @@ from xqg_pyserini.train.generator import xquad_pairs
 
 
 def main() -> None:
+    from xqg_pyserini.cli import quiet_libraries
+
+    quiet_libraries()  # our output, not the libraries' loading bars
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="collections/xquad/corpus")
     ap.add_argument("--out", required=True, help="directory for heldout_trimmed.jsonl and heldout_language.jsonl")
