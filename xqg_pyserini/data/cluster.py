@@ -30,8 +30,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 from xqg_pyserini.data.io import InputError
 from xqg_pyserini.data.parts import Part, read_part
 
-__all__ = ["FAULT_SIGNALS", "RAYLET_START_WAIT_S", "READ_CPUS", "Pool", "actor_call", "connect", "fault_handlers_kept", "in_process", "plan_pool", "read_row", "require_ray",
-           "run_parts", "shutdown"]
+__all__ = ["FAULT_SIGNALS", "RAYLET_START_WAIT_S", "READ_CPUS", "Pool", "actor_call", "connect", "fault_handlers_kept",
+           "in_process", "plan_pool", "read_row", "require_ray", "run_parts", "shutdown"]
 
 #: Logical CPUs a part-reading task asks for (reading is light next to a model).
 READ_CPUS = 0.25
@@ -77,9 +77,9 @@ def fault_handlers_kept():
     """Whatever handles SIGSEGV & co. before ``ray.init`` handles them after it (Linux).
 
     Ray's driver installs a crash handler (C++, and Python's faulthandler) over the running JVM's.
-    The JVM takes SIGSEGV as a matter of course (a safepoint poll in compiled code), so Ray's handler
-    then re-raised it and the JVM, seeing a fault it did not cause, aborted the process: a pytest
-    run that searched with Pyserini after starting Ray died with SIGABRT now and then. The raw
+    The JVM takes SIGSEGV as a matter of course (a safepoint poll, a null check in compiled code),
+    and with Ray's handler in its place the process died instead (SIGSEGV in our reproduction,
+    SIGABRT in a CI run of tests/test_scale.py). The raw
     ``struct sigaction`` of each signal is saved and put back, so the JVM keeps its own."""
     if not sys.platform.startswith("linux"):
         yield
