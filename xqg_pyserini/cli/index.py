@@ -110,6 +110,9 @@ def _add_augment(sub) -> None:
     p.add_argument("--normalize", action="store_true", help="L2-normalise augmented vectors after fusion")
     p.add_argument("--per-language-indexes", action="store_true",
                    help="write OUT/<lang>/ per language, each with only that language's queries")
+    option(p, "--roundtrip", augment_index, type=positive_int, metavar="K",
+           help="fuse only the queries whose own passage is in the top K when they search the input index "
+                "(round-trip filter; default: every query)")
     option(p, "--block-size", augment_index, type=positive_int, help="passage vectors per block")
     encoder_options(p)
     index_kind_options(p)
@@ -128,8 +131,9 @@ def run_augment(args) -> None:
     # the queries file, the index, the selection and the output are checked before a model is loaded
     check_complete(args.queries, args.allow_incomplete)
     if is_parts_dir(args.index):  # `xqg encode` parts with `xqg generate --ray` parts: one part at a time
-        if args.per_language_indexes:
-            raise InputError(args.index, "--per-language-indexes needs one index; build it with xqg index dense --embeddings")
+        if args.per_language_indexes or args.roundtrip:
+            raise InputError(args.index, "--per-language-indexes and --roundtrip need one index; build it with "
+                                         "xqg index dense --embeddings")
         check_parts_options(args.fusion, args.queries)
         claim_output(args.out, "augment", overwrite=args.overwrite, inputs=[args.index, args.queries])
         manifest = augment_parts(args.index, args.queries, make_encoder(args), args.out, args.fusion, args.weight,
@@ -146,7 +150,7 @@ def run_augment(args) -> None:
                    normalize=args.normalize, languages=args.languages, queries_per_language=args.queries_per_language,
                    on_unknown_docid="skip" if args.skip_unknown else "error", block_size=args.block_size,
                    overwrite=args.overwrite, index_factory=args.index_factory, train_size=args.train_size,
-                   search_params=args.search_params)
+                   search_params=args.search_params, roundtrip=args.roundtrip)
     print(f"wrote {args.out}: {manifest['counts']}")
 
 

@@ -12,9 +12,10 @@ from xqg_pyserini._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".lucene": "build_bm25_index ensure_bm25 read_manifest",
-    ".faiss": "FlatIndex build_faiss_index ensure_faiss write_faiss_index write_flat_index",
-    ".augment": "AugmentationPlan FUSIONS MIXTURE Mixture augment_index augment_per_language check_model "
+    ".faiss": "FlatIndex build_faiss_index check_model docid_rows ensure_faiss write_faiss_index write_flat_index",
+    ".augment": "AugmentationPlan FUSIONS MIXTURE Mixture augment_index augment_per_language "
                 "check_options check_selection fuse_block mix_block",
+    ".roundtrip": "check_roundtrip keep_roundtrip own_passage_ranks plan_ranks",
     ".augment_parts": "augment_parts is_parts_dir",
     ".expand": "expand_corpus",
     ".factory": "DEFAULT_FACTORY check_factory write_index",

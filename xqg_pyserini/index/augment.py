@@ -6,7 +6,8 @@ Fusion (computed in float64, rounded once to float32; passages without queries k
   ``mixture`` (one index per query language L, :func:`mix_block`)
                        ``e' = (1-a)*e_p + a*normalize(w*mean(e_q in L) + (1-w)*mean(e_q not in L))``:
                        own-language queries weighted above the others';
-optionally L2-normalised afterwards. Memory does not grow with the index: the index is read block by
+optionally L2-normalised afterwards; ``roundtrip`` K fuses only the queries that find their own passage
+in the top K (:mod:`xqg_pyserini.index.roundtrip`). Memory does not grow with the index: the index is read block by
 block through mmap and written block by block (:mod:`xqg_pyserini.index.faiss`), and query embeddings are
 cached once per (queries file, encoder) in an ``.npy`` that is mapped, never loaded
 (:mod:`xqg_pyserini.encode.queries`). Searching one index per language is
@@ -14,8 +15,8 @@ cached once per (queries file, encoder) in an ``.npy`` that is mapped, never loa
 """
 from __future__ import annotations
 
+import copy
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -29,7 +30,8 @@ import numpy as np
 from xqg_pyserini.data.io import InputError, atomic_dir, require_file, write_json
 from xqg_pyserini.encode.queries import QueryEmbeddings, QueryKeys, embed_queries
 from xqg_pyserini.index.factory import DEFAULT_FACTORY, check_factory, write_index
-from xqg_pyserini.index.faiss import FlatIndex
+from xqg_pyserini.index.faiss import FlatIndex, check_model, docid_rows
+from xqg_pyserini.index.roundtrip import check_roundtrip, keep_roundtrip
 
 __all__ = ["AugmentationPlan", "Mixture", "augment_index", "augment_per_language", "check_options", "check_selection",
            "fuse_block", "mix_block"]
@@ -141,8 +143,10 @@ def mix_block(block: np.ndarray, start: int, rows: np.ndarray, own: np.ndarray, 
 
 
 def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1, on_unknown_docid: str = "error",
-                  queries_per_language: int | None = None, own_weight: float | None = None) -> None:
+                  queries_per_language: int | None = None, own_weight: float | None = None,
+                  roundtrip: int | None = None) -> None:
     """Every augmentation setting a user gives, checked before anything is read or encoded."""
+    check_roundtrip(roundtrip)
     if fusion not in (*FUSIONS, MIXTURE):
         raise InputError(None, f"fusion must be one of {(*FUSIONS, MIXTURE)}, not {fusion!r}")
     if (fusion == MIXTURE) != (own_weight is not None):
@@ -157,40 +161,6 @@ def check_options(fusion: str = "sum", weight: float = 0.0, block_size: int = 1,
         raise InputError(None, f"on_unknown_docid must be 'error' or 'skip', not {on_unknown_docid!r}")
     if queries_per_language is not None and queries_per_language < 1:
         raise InputError(None, f"queries per language must be at least 1, not {queries_per_language}")
-
-
-def check_model(path: Path, desc: dict) -> None:
-    """The index's own manifest (``path``, if any) must name the model that embedded the queries."""
-    try:
-        built = json.loads(path.read_text(encoding="utf-8")).get("encoder") if path.exists() else None
-    except (ValueError, AttributeError):
-        raise InputError(path, "not a JSON object") from None
-    if not isinstance(built, dict):
-        return
-    names = {desc.get("model"), desc.get("path")} - {None}
-    if built.get("model") and not names & {built.get("model"), built.get("path")}:
-        raise InputError(path, f"the index was built with model {built['model']!r} but the queries are "
-                               f"embedded with {desc.get('model')!r}")
-    for key in ("dimension", "pooling", "l2_norm"):
-        if key in built and key in desc and built[key] != desc[key]:
-            raise InputError(path, f"the index was built with {key}={built[key]!r}, the query encoder has {desc[key]!r}")
-
-
-def _rows_of(docid_path: Path, docids: Sequence[str], ntotal: int) -> tuple[np.ndarray, str]:
-    """Index row of each of ``docids`` (-1 if absent) from Pyserini's docid file, and its sha256."""
-    lookup = {d: k for k, d in enumerate(docids)}
-    rows, digest, count = np.full(len(docids), -1, np.int64), hashlib.sha256(), 0
-    with open(docid_path, "rb") as f:
-        for count, raw in enumerate(f, start=1):
-            digest.update(raw)
-            k = lookup.get(raw.decode("utf-8", "replace").rstrip())  # as Pyserini's load_docids strips
-            if k is not None:
-                if rows[k] >= 0:
-                    raise InputError(docid_path, f"duplicate docid {docids[k]!r}", line=count)
-                rows[k] = count - 1
-    if count != ntotal:
-        raise InputError(docid_path, f"{count} docids for {ntotal} vectors in the index")
-    return rows, digest.hexdigest()
 
 
 class AugmentationPlan:
@@ -214,7 +184,7 @@ class AugmentationPlan:
         self.selection = {"languages": list(languages) if languages else None,
                           "queries_per_language": queries_per_language, "on_unknown_docid": on_unknown_docid}
         chosen = keys.select(languages, queries_per_language)
-        doc_rows, self.docid_sha256 = _rows_of(self.docid_path, keys.docids, self.ntotal)
+        doc_rows, self.docid_sha256 = docid_rows(self.docid_path, keys.docids, self.ntotal)
         rows = doc_rows[keys.table[chosen, 0]]
         unknown = rows < 0
         if unknown.any() and on_unknown_docid == "error":
@@ -225,12 +195,23 @@ class AugmentationPlan:
         order = np.argsort(rows[~unknown], kind="stable")
         self.rows, self.sources = rows[~unknown][order], chosen[~unknown][order]
         self.langs = keys.table[self.sources, 1]  # each query's language, an index into keys.langs
+        self.counts = {"passages": self.ntotal, "queries_skipped": int(unknown.sum()),
+                       "queries_not_selected": len(keys) - len(chosen), **self._used()}
+
+    def _used(self) -> dict:
         per_passage = np.unique(self.rows, return_counts=True)[1]
-        self.counts = {"passages": self.ntotal, "passages_augmented": len(per_passage),
-                       "queries_used": len(self.rows), "queries_skipped": int(unknown.sum()),
-                       "queries_not_selected": len(keys) - len(chosen),
-                       "queries_per_passage": {"min": int(per_passage.min()) if len(per_passage) else 0,
-                                               "max": int(per_passage.max(initial=0))}}
+        return {"passages_augmented": len(per_passage), "queries_used": len(self.rows),
+                "queries_per_passage": {"min": int(per_passage.min()) if len(per_passage) else 0,
+                                        "max": int(per_passage.max(initial=0))}}
+
+    def subset(self, keep: np.ndarray, **selection) -> "AugmentationPlan":
+        """A copy fusing only the planned queries where ``keep`` is True; ``selection`` records why
+        (e.g. ``roundtrip=1``, :func:`~xqg_pyserini.index.roundtrip.keep_roundtrip`)."""
+        out = copy.copy(self)
+        out.rows, out.sources, out.langs = self.rows[keep], self.sources[keep], self.langs[keep]
+        out.selection = {**self.selection, **selection}
+        out.counts = {**self.counts, **out._used(), "queries_filtered": int(len(keep) - np.count_nonzero(keep))}
+        return out
 
     def _own(self, mixture: Mixture) -> np.ndarray:
         """True for each planned query in the mixture's own language."""
@@ -344,18 +325,20 @@ def augment_index(index_dir: PathLike, queries_file: PathLike | QueryEmbeddings,
                   languages: Sequence[str] | None = None, queries_per_language: int | None = None,
                   on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
                   cache: PathLike | None = None, overwrite: bool = True, index_factory: str = DEFAULT_FACTORY,
-                  train_size: int | None = None, search_params: str | None = None) -> dict:
+                  train_size: int | None = None, search_params: str | None = None, roundtrip: int | None = None) -> dict:
     """Augment a Pyserini FAISS flat index with generated queries; returns the manifest written.
 
     ``queries_file`` may also be a :class:`QueryEmbeddings` (then ``encoder`` is unused), or a
     directory of parts from a distributed generation. The output is a flat index unless
-    ``index_factory`` names another kind (see :meth:`AugmentationPlan.write`).
+    ``index_factory`` names another kind (see :meth:`AugmentationPlan.write`). ``roundtrip`` K fuses
+    only the queries that rank their own passage within the top K (:mod:`~xqg_pyserini.index.roundtrip`).
     """
     started = time.perf_counter()
-    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language)
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language, roundtrip=roundtrip)
     check_selection(index_dir, queries_file, languages, queries_per_language, index_factory, search_params)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
-    plan = AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid)
+    plan = keep_roundtrip(AugmentationPlan(index_dir, embeddings, languages, queries_per_language, on_unknown_docid),
+                          roundtrip)
     return plan.write(out_dir, fusion, weight, normalize, block_size, started, overwrite,
                       index_factory=index_factory, train_size=train_size, search_params=search_params)
 
@@ -366,21 +349,23 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
                          on_unknown_docid: str = "error", block_size: int = DEFAULT_BLOCK,
                          cache: PathLike | None = None, overwrite: bool = True, own_weight: float | None = None,
                          normalize_queries: bool = True, index_factory: str = DEFAULT_FACTORY,
-                         train_size: int | None = None, search_params: str | None = None) -> dict:
+                         train_size: int | None = None, search_params: str | None = None,
+                         roundtrip: int | None = None) -> dict:
     """One augmented index per target language, ``out_dir/<lang>/`` (all of the file's by default), for
     :class:`~xqg_pyserini.search.routing.PerLanguageSearcher`; queries embedded once. Sum or mean: each
     index fused with its language's queries only; ``fusion="mixture"``: with every language's, its own
-    weighted ``own_weight`` (:func:`mix_block`). Index kinds as in :meth:`AugmentationPlan.write`."""
+    weighted ``own_weight`` (:func:`mix_block`). Index kinds and ``roundtrip`` as in :func:`augment_index`."""
     started = time.perf_counter()
-    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language, own_weight)
+    check_options(fusion, weight, block_size, on_unknown_docid, queries_per_language, own_weight, roundtrip)
     check_selection(index_dir, queries_file, languages, queries_per_language, index_factory, search_params)
     embeddings = _embeddings_for(index_dir, queries_file, encoder, cache)
     langs = list(languages) if languages else sorted(embeddings.keys.langs)
     sources = [index_dir, None if isinstance(queries_file, QueryEmbeddings) else queries_file]
 
     # mixture: one plan of every language's queries, fused per target language; else one plan per language
-    shared = AugmentationPlan(index_dir, embeddings, None, queries_per_language, on_unknown_docid) \
-        if fusion == MIXTURE else None
+    plan = lambda selected: keep_roundtrip(AugmentationPlan(index_dir, embeddings, selected, queries_per_language,
+                                                            on_unknown_docid), roundtrip)
+    shared = plan(None) if fusion == MIXTURE else None
     with atomic_dir(out_dir, overwrite, command=COMMAND, inputs=sources, legacy=LEGACY) as tmp:
         kinds = {"index_factory": index_factory, "train_size": train_size, "search_params": search_params}
         parts = {}
@@ -389,10 +374,10 @@ def augment_per_language(index_dir: PathLike, queries_file: PathLike | QueryEmbe
                 parts[lang] = shared.write(tmp / lang, fusion, weight, normalize, block_size,
                                            mixture=Mixture(lang, own_weight, normalize_queries), **kinds)
             else:
-                parts[lang] = AugmentationPlan(index_dir, embeddings, [lang], queries_per_language, on_unknown_docid) \
-                    .write(tmp / lang, fusion, weight, normalize, block_size, **kinds)
+                parts[lang] = plan([lang]).write(tmp / lang, fusion, weight, normalize, block_size, **kinds)
         manifest = {"kind": "xqg-per-language", "languages": langs, "index": str(index_dir), "fusion": fusion,
                     "weight": weight, "normalize": normalize, "queries_per_language": queries_per_language,
+                    "roundtrip": roundtrip,
                     **({"own_weight": own_weight, "normalize_queries": normalize_queries} if shared is not None else {}),
                     "counts": {lang: m["counts"] for lang, m in parts.items()},
                     "seconds": round(time.perf_counter() - started, 3)}

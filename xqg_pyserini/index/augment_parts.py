@@ -22,11 +22,10 @@ import numpy as np
 from xqg_pyserini.data.io import InputError, atomic_dir, write_json
 from xqg_pyserini.encode.queries import embed_queries
 from xqg_pyserini.generation.queries import query_files
-from xqg_pyserini.index.augment import (COMMAND, DEFAULT_BLOCK, FUSIONS, LEGACY, MIXTURE, AugmentationPlan,
-                                        check_model, check_options)
+from xqg_pyserini.index.augment import COMMAND, DEFAULT_BLOCK, FUSIONS, LEGACY, MIXTURE, AugmentationPlan, check_options
 from xqg_pyserini.index.encoded import BLOCK, RUN_FILE, embedding_parts, shard_shape
 from xqg_pyserini.index.factory import DEFAULT_FACTORY, check_factory, write_index
-from xqg_pyserini.index.faiss import FlatIndex
+from xqg_pyserini.index.faiss import FlatIndex, check_model
 
 __all__ = ["augment_parts", "check_parts_options", "is_parts_dir"]
 PathLike = str | os.PathLike

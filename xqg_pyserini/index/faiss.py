@@ -58,6 +58,40 @@ class FlatIndex(MappedMatrix):
             self.release()
 
 
+def check_model(path: Path, desc: dict) -> None:
+    """The index's own manifest (``path``, if any) must name the model that embedded the queries."""
+    try:
+        built = json.loads(path.read_text(encoding="utf-8")).get("encoder") if path.exists() else None
+    except (ValueError, AttributeError):
+        raise InputError(path, "not a JSON object") from None
+    if not isinstance(built, dict):
+        return
+    names = {desc.get("model"), desc.get("path")} - {None}
+    if built.get("model") and not names & {built.get("model"), built.get("path")}:
+        raise InputError(path, f"the index was built with model {built['model']!r} but the queries are "
+                               f"embedded with {desc.get('model')!r}")
+    for key in ("dimension", "pooling", "l2_norm"):
+        if key in built and key in desc and built[key] != desc[key]:
+            raise InputError(path, f"the index was built with {key}={built[key]!r}, the query encoder has {desc[key]!r}")
+
+
+def docid_rows(docid_path: Path, docids: Sequence[str], ntotal: int) -> tuple[np.ndarray, str]:
+    """Index row of each of ``docids`` (-1 if absent) from Pyserini's docid file, and its sha256."""
+    lookup = {d: k for k, d in enumerate(docids)}
+    rows, digest, count = np.full(len(docids), -1, np.int64), hashlib.sha256(), 0
+    with open(docid_path, "rb") as f:
+        for count, raw in enumerate(f, start=1):
+            digest.update(raw)
+            k = lookup.get(raw.decode("utf-8", "replace").rstrip())  # as Pyserini's load_docids strips
+            if k is not None:
+                if rows[k] >= 0:
+                    raise InputError(docid_path, f"duplicate docid {docids[k]!r}", line=count)
+                rows[k] = count - 1
+    if count != ntotal:
+        raise InputError(docid_path, f"{count} docids for {ntotal} vectors in the index")
+    return rows, digest.hexdigest()
+
+
 def write_flat_index(path: PathLike, dim: int, ntotal: int, blocks: Iterable[np.ndarray], metric: int = 0) -> str:
     """Write a faiss IndexFlatIP (metric 0) or IndexFlatL2 (1) file from row blocks, atomically, as
     ``faiss.write_index`` lays it out; returns its sha256. ``ntotal`` is in the header, so it comes first."""
