@@ -131,3 +131,35 @@ def test_cli_roundtrip_option(small, tmp_path, capsys):
                  "--roundtrip", "0"]) == 2
     assert "--roundtrip: must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------- the study's knob
+
+def test_roundtrip_is_a_knob_of_the_tuned_variants_only():
+    from xqg_pyserini.experiments.variants import MIXED, PAPER, POOLED, Grids
+
+    grids = Grids(weights=(0.2, 0.5), paper_weights=(0.01,), mixture_weights=(0.3,), own_weights=(0.5,),
+                  roundtrips=(None, 1))
+    assert grids.values(POOLED) == [{"weight": 0.2, "roundtrip": None}, {"weight": 0.5, "roundtrip": None},
+                                    {"weight": 0.2, "roundtrip": 1}, {"weight": 0.5, "roundtrip": 1}]
+    assert grids.values(MIXED) == [{"weight": 0.3, "own_weight": 0.5, "roundtrip": None},
+                                   {"weight": 0.3, "own_weight": 0.5, "roundtrip": 1}]
+    assert grids.values(PAPER) == [0.01]  # the paper's row stays the paper's method
+    assert Grids(roundtrips=(None,)).values(POOLED) == list(Grids().weights)
+
+
+def test_variant_vectors_fuse_the_filtered_plans(small):
+    from xqg_pyserini.experiments.variants import MIXED, POOLED, ROUTED, variant_vectors
+    from xqg_pyserini.index.augment import MIXTURE, Mixture
+
+    index, queries, encoder = small
+    emb = embed_queries(queries, encoder)
+    plan = AugmentationPlan(index, emb)
+    routed = {l: AugmentationPlan(index, emb, [l]) for l in ("de", "fr")}
+    vectors = variant_vectors(plan, routed, ["de", "fr"], (None, 1))
+    one = keep_roundtrip(plan, 1)
+    assert vectors[POOLED](weight=0.5, roundtrip=1).tolist() == one.vectors("mean", 0.5, True).tolist()
+    assert vectors[POOLED](weight=0.5).tolist() == plan.vectors("mean", 0.5, True).tolist()
+    assert vectors[ROUTED](weight=0.5, roundtrip=1)["fr"].tolist() == read_vectors(index).tolist()  # none kept
+    assert vectors[MIXED](weight=0.5, own_weight=0.75, roundtrip=1)["de"].tolist() == \
+        one.vectors(MIXTURE, 0.5, True, Mixture("de", 0.75)).tolist()

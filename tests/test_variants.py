@@ -201,7 +201,7 @@ def test_knobs_are_chosen_on_train_questions_never_on_test():
     vectors = {POOLED: good_above(0.25), PAPER: good_above(1.0), ROUTED: good_above(0.45),
                MIXED: lambda weight, own_weight: {l: EYE if own_weight == 0.75 else SWAPPED for l in ("de", "fr")}}
     grids = Grids(weights=(0.2, 0.3, 0.5), paper_weights=(0.0, 0.01), mixture_weights=(0.1, 0.2),
-                  own_weights=(0.5, 0.75))
+                  own_weights=(0.5, 0.75), roundtrips=(None,))
     sweeps, chosen = tune_variants(vectors, DOCIDS, {"train": train, "test": test},
                                    {"train": train_qrels, "test": test_qrels}, grids)
     assert set(sweeps) == {f"{k}-{s}" for k in ("mean", "sum", "per-language", "mixture") for s in ("train", "test")}
@@ -262,11 +262,13 @@ def _v2_result(tmp_path) -> dict:
     from xqg_pyserini.experiments.study import SIGNIFICANCE, STUDY_VERSION
 
     train, train_qrels = _topics()
-    vectors = {POOLED: lambda weight: EYE, PAPER: lambda weight: EYE, ROUTED: lambda weight: {"de": EYE, "fr": EYE},
-               MIXED: lambda weight, own_weight: {"de": EYE if own_weight == 0.75 else SWAPPED, "fr": EYE}}
+    grids = Grids((0.1, 0.3), (0.01,), (0.2,), (0.5, 0.75), (None, 2))
+    vectors = {POOLED: lambda weight, roundtrip: EYE, PAPER: lambda weight: EYE,
+               ROUTED: lambda weight, roundtrip: {"de": EYE, "fr": EYE},
+               MIXED: lambda weight, own_weight, roundtrip: {"de": EYE if own_weight == 0.75 else SWAPPED, "fr": EYE}}
     sweeps, chosen = tune_variants(vectors, DOCIDS, {"train": train, "test": train},
                                    {"train": train_qrels, "test": train_qrels},
-                                   Grids((0.1, 0.3), (0.01,), (0.2,), (0.5, 0.75)))
+                                   grids)
     sweeps["queries-per-language-test"] = sweep(lambda n: EYE, DOCIDS, train, train_qrels, [0, 1], knob="n")
     runs = {"dense": DENSE, POOLED: DENSE, ROUTED: DENSE, MIXED: BETTER, ORACLE: BETTER}
     tables = {n: evaluate_languages(r, QRELS) for n, r in runs.items()}
@@ -276,6 +278,7 @@ def _v2_result(tmp_path) -> dict:
     return {"tables": {n: {"columns": t.columns, "rows": t.rows} for n, t in tables.items()},
             "significance": significance, "sweeps": sweeps, "significance_test": SIGNIFICANCE, "notes": {},
             "study_version": STUDY_VERSION, "model": "tiny", "queries_file": "q.jsonl",
+            "grids": {k: list(v) for k, v in vars(grids).items()},
             "generated_queries": {"queries_used": 8, "passages_augmented": 4, "queries_per_passage": {"min": 2, "max": 2}},
             "questions": {"train": {"de": 1, "fr": 1}, "test": {"de": 4, "fr": 4}}, "chosen": chosen,
             "best": {"criterion": "train nDCG@10", **headline(best, tables, significance),
@@ -304,19 +307,21 @@ def test_study_page_is_wholly_rendered_from_the_stored_result(tmp_path):
         assert f"| {row} | " in text
     sig = result["significance"][MIXED]
     # The headline: the variant chosen on TRAIN, its TEST R@1 delta, by-id p and languages; the ceiling beside it.
-    assert f"**{MIXED}** (weight = 0.2, own_weight = 0.75; train nDCG@10 1.0000, train R@1 1.0000)" in text
+    assert f"**{MIXED}** (weight = 0.2, own_weight = 0.75, roundtrip = off; train nDCG@10 1.0000, train R@1 1.0000)" in text
     assert f"+25.00 points, p = {sig['R@1']['by_id']['p']:.4f} by question id" in text
     assert "better in 1 of 2 languages (de)" in text and "**not met**" in text
     assert f"| {ORACLE} | 0.7500 | +25.00 | {sig['R@1']['by_id']['p']:.4f} |" in text
     # Every knob with the TRAIN measurement that chose it.
     assert "| dense+xQG (paper: sum, a=0.01) | weight = 0.01 | 1.0000 | 1.0000 | fixed: the paper's value |" in text
-    assert f"| {ROUTED} | weight = 0.1 | 1.0000 | 1.0000 | train nDCG@10 |" in text
+    assert f"| {ROUTED} | weight = 0.1, roundtrip = off | 1.0000 | 1.0000 | train nDCG@10 |" in text
+    assert "Round-trip filter, a knob of the three tuned variants (grid: off, 2)" in text
     # Both measures tested three ways: pooled, by id, per language.
     assert "## Significance against dense: R@1" in text and "## Significance against dense: nDCG@10" in text
     assert (f"| {MIXED} | +0.2500 | {sig['R@1']['p']:.4f} | {sig['R@1']['p_randomization']:.4f} | 8 | "
             f"{sig['R@1']['by_id']['p']:.4f} |") in text
     assert f"| de | +0.0000 (1.0000) | +0.0000 (1.0000) | +0.5000 ({sig['R@1']['per_language']['de']['p']:.4f}) |" in text
-    assert "`mixture-train` (dense+xQG mixture):" in text and "| weight | own_weight | macro nDCG@10 | macro R@1 |" in text
+    assert "`mixture-train` (dense+xQG mixture):" in text and "| weight | own_weight | roundtrip | macro nDCG@10 | macro R@1 |" in text
+    assert "| 0.2 | 0.75 | 2 | 1.0000 |" in text and "| 0.2 | 0.75 | off | 1.0000 |" in text
     assert "Seeded, script-aware misspelling" in text and "`wo ist` → `wo isst`" in text
     # `xqg report` renders the same page again from the stored study.json.
     (docs / "study.md").write_text("Generated by `xqg study` stale\n")

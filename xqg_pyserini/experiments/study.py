@@ -213,6 +213,7 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     from xqg_pyserini.index.expand import expand_corpus
     from xqg_pyserini.index.faiss import ensure_faiss
     from xqg_pyserini.index.lucene import ensure_bm25
+    from xqg_pyserini.index.roundtrip import keep_roundtrip
     from xqg_pyserini.search.hybrid import GuardedHybridSearcher as HybridSearcher
     from xqg_pyserini.search.routing import PerLanguageSearcher
     from xqg_pyserini.search.searchers import bm25_searcher, dense_searcher, search
@@ -238,26 +239,29 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
     log(f"[study] {plan.counts['queries_used']} generated queries over {plan.counts['passages_augmented']} passages")
 
     # Every variant's knobs: swept on TRAIN and TEST questions, chosen on TRAIN (and so is the best variant).
-    result.sweeps, chosen = tune_variants(variant_vectors(plan, routed, langs), docids, vectors, qrels, grids, criterion)
-    best = chosen[POOLED]["weight"]
+    result.sweeps, chosen = tune_variants(variant_vectors(plan, routed, langs, grids.roundtrips), docids, vectors,
+                                          qrels, grids, criterion)
+    best, kept = chosen[POOLED]["weight"], {v: chosen[v].get("roundtrip") for v in (POOLED, ROUTED, MIXED)}
     per_lang_n = int(plan.counts["queries_per_passage"]["max"] // max(1, len(embeddings.keys.langs)))
     result.sweeps["queries-per-language-test"] = sweep(
-        lambda n: base if n == 0 else AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n))
-        .vectors("mean", best, True),
+        lambda n: base if n == 0 else keep_roundtrip(AugmentationPlan(dense_dir, embeddings, queries_per_language=int(n)),
+                                                     kept[POOLED]).vectors("mean", best, True),
         docids, vectors["test"], qrels["test"], list(range(0, per_lang_n + 1)), knob="n")
     log(f"[study] chosen on train ({criterion}): {chosen}")
 
     def augmented(name: str, **kw) -> Path:
         out = root / name
-        AugmentationPlan(dense_dir, kw.pop("emb", embeddings), **kw.pop("select", {})).write(out, **kw)
+        keep_roundtrip(AugmentationPlan(dense_dir, embeddings, **kw.pop("select", {})), kw.pop("roundtrip", None)) \
+            .write(out, **kw)
         return out
 
     xqg_paper = augmented("xqg-paper", fusion="sum", weight=PAPER_WEIGHT)
-    xqg_mean = augmented("xqg", fusion="mean", weight=best, normalize=True)
+    xqg_mean = augmented("xqg", fusion="mean", weight=best, normalize=True, roundtrip=kept[POOLED])
     routers = {}
     for row, name, kw in ((ROUTED, "xqg-per-language", {"fusion": "mean", "weight": chosen[ROUTED]["weight"]}),
                           (MIXED, "xqg-mixture", {"fusion": MIXTURE, "weight": chosen[MIXED]["weight"],
                                                   "own_weight": chosen[MIXED]["own_weight"]})):
+        kw["roundtrip"] = kept[row]
         augment_per_language(dense_dir, embeddings, encoder, root / name, languages=list(routed), normalize=True, **kw)
         routers[row] = PerLanguageSearcher(root / name, qenc)
 
@@ -329,7 +333,8 @@ def run_study(queries: str | Path, work: str | Path = ".", model: str = "multili
 
     # Transfer: no queries at all in the held-out languages; do the other languages' queries help them?
     seen = [l for l in embeddings.keys.langs if l not in held_out]
-    without = augmented("xqg-without-held-out", select={"languages": seen}, fusion="mean", weight=best, normalize=True)
+    without = augmented("xqg-without-held-out", select={"languages": seen}, fusion="mean", weight=best, normalize=True,
+                        roundtrip=kept[POOLED])
     sub = {l: test[l] for l in held_out if l in test}
     transfer_runs = {"dense": {l: search(searchers["dense"], t, k) for l, t in sub.items()},
                      "dense+xQG (all languages)": {l: search(searchers[POOLED], t, k) for l, t in sub.items()},

@@ -51,7 +51,8 @@ def claim_study_outputs(docs: str | Path, overwrite: bool = True) -> None:
 
 def plot_sweeps(sweeps: dict, out: Path, model: str = "") -> Path:
     """Figure 2 of the paper, for our setting: macro nDCG@10 against each variant's fusion weight (TRAIN
-    and TEST questions), against the mixture's own-language weight, and against queries per language."""
+    and TEST questions), against the mixture's own-language weight, and against queries per language
+    (without the round-trip filter; its rows are in the sweep tables)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,10 +63,10 @@ def plot_sweeps(sweeps: dict, out: Path, model: str = "") -> Path:
                             (axes[1], ("sum",), "fusion weight a (paper's sum)")):
         for key in keys:
             for split, style in (("train", "--o"), ("test", "-o")):
-                rows = sweeps.get(f"{key}-{split}", [])
+                rows = _unfiltered(sweeps.get(f"{key}-{split}", []))
                 ax.plot([r["weight"] for r in rows], [r["nDCG@10"] for r in rows], style, label=f"{key}, {split}")
         ax.set_xlabel(label)
-    rows = sweeps.get("mixture-train", [])
+    rows = _unfiltered(sweeps.get("mixture-train", []))
     for w in sorted({r["own_weight"] for r in rows}):
         line = [r for r in rows if r["own_weight"] == w]
         axes[2].plot([r["weight"] for r in line], [r["nDCG@10"] for r in line], "--o", label=f"w = {w}, train")
@@ -87,8 +88,17 @@ def plot_sweeps(sweeps: dict, out: Path, model: str = "") -> Path:
     return out
 
 
+def _knob(value) -> str:
+    return "off" if value is None else str(value)
+
+
 def _knobs(choice: dict) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in choice.items() if not k.startswith("train_") and k != "chosen_by")
+    return ", ".join(f"{k} = {_knob(v)}" for k, v in choice.items() if not k.startswith("train_") and k != "chosen_by")
+
+
+def _unfiltered(rows: Sequence[dict]) -> list[dict]:
+    """A sweep's rows without the round-trip filter (all rows of a sweep that has no such knob)."""
+    return [r for r in rows if r.get("roundtrip") is None]
 
 
 def _counted(per_language: dict) -> str:
@@ -100,6 +110,15 @@ def _headline_cells(h: dict) -> list[str]:
     return [h["row"], _fmt(h["macro R@1"]), f"{100 * h['R@1 delta']:+.2f}", _p(h["R@1 p by id"]),
             _p(h["R@1 p by id (randomization)"]), f"{h['languages better (R@1)']} / {h['languages']}",
             f"{h['nDCG@10 delta']:+.4f}", _p(h["nDCG@10 p by id"])]
+
+
+def roundtrip_note(grid: Sequence) -> list[str]:
+    """What the round-trip knob of the tuned variants means, if the study swept it."""
+    if not [k for k in grid if k is not None]:
+        return []
+    return [f"Round-trip filter, a knob of the three tuned variants (grid: {', '.join(_knob(k) for k in grid)}): "
+            "`roundtrip = K` fuses only the generated questions whose own passage ranks in the top K when they "
+            "search the plain dense index (`xqg augment --roundtrip K`); `off` fuses every question."]
 
 
 def headline_section(result: dict) -> list[str]:
@@ -160,6 +179,7 @@ def write_study_report(result: dict, docs: str | Path, command: str | None = Non
         f"{gen['queries_per_passage']['min']}-{gen['queries_per_passage']['max']} per passage over all languages).",
         "The dense+xQG variants (e_p: the passage's vector, e_q: its generated questions' vectors):",
         "\n".join(f"- **{v}**: {FORMULAS[v]}." for v in variants),
+        *roundtrip_note(result.get("grids", {}).get("roundtrips", [None])),
         "Significance: " + result["significance_test"] + "; the Fisher randomization test (10,000 sign flips) "
         "is given beside each t-test.",
         *headline_section(result),
@@ -203,7 +223,7 @@ def write_study_report(result: dict, docs: str | Path, command: str | None = Non
         label = names.get(key.rsplit("-", 1)[0], "")
         parts += [f"`{key}`" + (f" ({label})" if label else "") + ":",
                   markdown_table([*knobs, "macro nDCG@10", "macro R@1"],
-                                 [[*(r[k] for k in knobs), _fmt(r["nDCG@10"]), _fmt(r["R@1"])] for r in rows])]
+                                 [[*(_knob(r[k]) for k in knobs), _fmt(r["nDCG@10"]), _fmt(r["R@1"])] for r in rows])]
     lat = result["latency_ms_per_query"]
     parts += ["## Search latency",
               f"The same {sum(questions['test'].values()):,} query vectors through Pyserini's FaissSearcher, best of 5:",

@@ -25,6 +25,7 @@ from ir_measures import R, nDCG
 from xqg_pyserini.data.io import InputError
 from xqg_pyserini.evaluation.measures import Table, per_query
 from xqg_pyserini.index.augment import MIXTURE, AugmentationPlan, Mixture
+from xqg_pyserini.index.roundtrip import keep_roundtrip, plan_ranks
 from xqg_pyserini.search.exact import search_vectors
 
 #: The measures every sweep, choice and significance test reports (the first is the default criterion).
@@ -56,11 +57,18 @@ class Grids:
     paper_weights: Sequence[float] = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)
     mixture_weights: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     own_weights: Sequence[float] = (0.25, 0.5, 0.75, 1.0)
+    #: Round-trip filter of the tuned variants (None: every query; K: only those ranking their own
+    #: passage in the top K, :mod:`xqg_pyserini.index.roundtrip`); None first, so ties keep every query.
+    roundtrips: Sequence[int | None] = (None, 1, 3, 10)
 
     def values(self, variant: str) -> list:
-        if variant == MIXED:
-            return [{"weight": a, "own_weight": w} for a in self.mixture_weights for w in self.own_weights]
-        return list(self.paper_weights if variant == PAPER else self.weights)
+        if variant == PAPER:
+            return list(self.paper_weights)
+        knobs = [{"weight": a, "own_weight": w} for a in self.mixture_weights for w in self.own_weights] \
+            if variant == MIXED else list(self.weights)
+        if tuple(self.roundtrips) == (None,):
+            return knobs
+        return [{**(k if isinstance(k, dict) else {"weight": k}), "roundtrip": r} for r in self.roundtrips for k in knobs]
 
 
 Passages = np.ndarray | Mapping[str, np.ndarray]
@@ -101,21 +109,26 @@ def choose(rows: Sequence[dict], criterion: str = MEASURES[0]) -> dict:
             **{f"train_{m}": best[m] for m in MEASURES}, "chosen_by": f"train {criterion}"}
 
 
-def variant_vectors(plan: AugmentationPlan, routed: Mapping[str, AugmentationPlan],
-                    languages: Sequence[str]) -> dict[str, Callable[..., Passages]]:
+def variant_vectors(plan: AugmentationPlan, routed: Mapping[str, AugmentationPlan], languages: Sequence[str],
+                    roundtrips: Sequence[int | None] = (None,)) -> dict[str, Callable[..., Passages]]:
     """Each variant's passage vectors for given knobs: ``plan`` holds every language's queries,
-    ``routed`` one plan per language with that language's only. Exactly the vectors the study's
-    indexes are written with (``AugmentationPlan.write`` and ``augment_per_language`` stream the same blocks)."""
+    ``routed`` one plan per language with that language's only; the tuned variants also take
+    ``roundtrip`` (one of ``roundtrips``). Exactly the vectors the study's indexes are written with
+    (``AugmentationPlan.write`` and ``augment_per_language`` stream the same blocks)."""
     missing = sorted(set(languages) - set(routed))
     if missing:
         raise InputError(plan.embeddings.keys.path, f"no generated queries in language(s) {', '.join(missing)}: "
                                                     "the routed and mixture rows need every question language")
+    ranks = {id(p): plan_ranks(p) for p in (plan, *routed.values())} if set(roundtrips) - {None} else {}
+    kept = {r: (keep_roundtrip(plan, r, ranks.get(id(plan))),
+                {l: keep_roundtrip(routed[l], r, ranks.get(id(routed[l]))) for l in languages}) for r in roundtrips}
     return {
-        POOLED: lambda weight: plan.vectors("mean", weight, normalize=True),
+        POOLED: lambda weight, roundtrip=None: kept[roundtrip][0].vectors("mean", weight, normalize=True),
         PAPER: lambda weight: plan.vectors("sum", weight),
-        ROUTED: lambda weight: {l: routed[l].vectors("mean", weight, normalize=True) for l in languages},
-        MIXED: lambda weight, own_weight: {l: plan.vectors(MIXTURE, weight, True, Mixture(l, own_weight))
-                                           for l in languages},
+        ROUTED: lambda weight, roundtrip=None: {l: kept[roundtrip][1][l].vectors("mean", weight, normalize=True)
+                                                for l in languages},
+        MIXED: lambda weight, own_weight, roundtrip=None: {
+            l: kept[roundtrip][0].vectors(MIXTURE, weight, True, Mixture(l, own_weight)) for l in languages},
     }
 
 
