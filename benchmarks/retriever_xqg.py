@@ -35,6 +35,9 @@ def replace_block(doc: Path, block: str, text: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from xqg_pyserini.cli import quiet_libraries
+
+    quiet_libraries()  # our progress, not the libraries' loading bars
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", required=True, help="generated queries (JSONL) for the +xQG rows")
     parser.add_argument("--validation", required=True,
