@@ -163,3 +163,82 @@ def test_gemma_base_materializes_and_tokenizes():
     assert len(ids) == 256 and ids[0] == tok.bos_token_id
     assert tok.decode(ids[-3:]).endswith("Question:")
     assert causal_target_ids(tok, "Was?")[-1] == tok.eos_token_id
+
+
+# ----------------------------------------------------------------------------- distillation: generated pairs, --init
+
+def _bench(tmp_path: Path) -> tuple[Path, Path]:
+    """A corpus with split.tsv beside it (d1, d2 train; d3 test) and a generated-queries file about it."""
+    corpus = tmp_path / "bench" / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "docs.jsonl").write_text("".join(json.dumps({"id": d, "title": t, "text": x}) + "\n" for d, t, x in (
+        ("d1", "Paris", "Paris is the capital of France."), ("d2", "Nile", "The Nile is a river in Africa."),
+        ("d3", "Jupiter", "Jupiter is the largest planet."))))
+    (tmp_path / "bench" / "split.tsv").write_text("d1\ttrain\nd2\ttrain\nd3\ttest\n")
+    queries = tmp_path / "q.jsonl"
+    rows = [("d1", "de", 0, "Was ist Paris?"), ("d1", "ru", 0, "Что такое Париж?"), ("d1", "zh", 0, "巴黎是什么？"),
+            ("d2", "de", 0, "  "), ("d2", "ru", 0, "Что такое Нил?"), ("d3", "de", 0, "Was ist Jupiter?")]
+    queries.write_text("".join(json.dumps({"docid": d, "lang": l, "i": i, "query": q}, ensure_ascii=False) + "\n"
+                               for d, l, i, q in rows))
+    return corpus, queries
+
+
+def test_generated_pairs_are_the_train_passages_questions_in_the_chosen_languages(tmp_path):
+    from xqg_pyserini.train.pairs import generated_pairs
+
+    corpus, queries = _bench(tmp_path)
+    assert generated_pairs(queries, corpus, "train", ["de", "ru"]) == [
+        Pair("Paris", "Paris is the capital of France.", "de", "Was ist Paris?"),
+        Pair("Paris", "Paris is the capital of France.", "ru", "Что такое Париж?"),
+        Pair("Nile", "The Nile is a river in Africa.", "ru", "Что такое Нил?")]  # d2-de is empty, d3 is test, zh not asked
+    assert [p.question for p in generated_pairs(queries, corpus, "test", ["de"])] == ["Was ist Jupiter?"]
+    with pytest.raises(InputError, match="no generated questions of 'train' passages in el"):
+        generated_pairs(queries, corpus, "train", ["el"])
+    with open(queries, "a") as f:
+        f.write(json.dumps({"docid": "d9", "lang": "de", "i": 0, "query": "?"}) + "\n")
+    with pytest.raises(InputError, match=r"q.jsonl:7: docid 'd9' is not in the corpus"):
+        generated_pairs(queries, corpus, "train", ["de"])
+    Path(f"{queries}.meta.json").write_text(json.dumps({"complete": False}))
+    with pytest.raises(InputError, match="did not finish"):
+        generated_pairs(queries, corpus, "train", ["de"])
+
+
+def test_init_continues_the_adapter_it_names(tiny_causal, tmp_path):
+    """--init starts from a trained adapter's weights (exactly, fp16 as stored): its first loss on the
+    pairs it learned is below a fresh adapter's; mismatched settings are refused before loading."""
+    from peft import get_peft_model_state_dict
+
+    from xqg_pyserini.train.generator import _wrap, init_source, load_base, load_init
+
+    first = train_generator(PAIRS, tmp_path / "g1", cfg(tiny_causal), tmp_path / "w1")
+    _, model, _ = load_base(str(tiny_causal))
+    model = _wrap(model, cfg(tiny_causal), False)
+    load_init(model, init_source(cfg(tiny_causal, init=str(first))))
+    stored = load_file(str(first / "adapter_model.safetensors"))
+    loaded = get_peft_model_state_dict(model)
+    assert set(loaded) == set(stored) and all(torch.equal(loaded[k], stored[k].float()) for k in stored)
+
+    train_generator(PAIRS, tmp_path / "g2", cfg(tiny_causal, init=str(first), max_pairs=4), tmp_path / "w2")
+    train_generator(PAIRS, tmp_path / "g3", cfg(tiny_causal, max_pairs=4), tmp_path / "w3")
+    assert losses(tmp_path / "w2")[0] < losses(tmp_path / "w3")[0]
+    meta = json.loads((tmp_path / "g2" / "generator.json").read_text())
+    assert meta["config"]["init"] == str(first)
+
+    with pytest.raises(InputError, match=r"its r 4 \(this run: 8\)"):
+        init_source(cfg(tiny_causal, init=str(first), lora_r=8))
+    with pytest.raises(InputError, match="needs a LoRA generator"):
+        init_source(cfg(tiny_causal, init=str(first), lora_r=0))
+
+
+def test_cli_distils_generated_questions_into_a_continued_adapter(tiny_causal, tmp_path):
+    from xqg_pyserini.cli import main
+
+    corpus, queries = _bench(tmp_path)
+    first = train_generator(PAIRS, tmp_path / "g1", cfg(tiny_causal), tmp_path / "w1")
+    common = ["train-generator", "--base", str(tiny_causal), "--lora-r", "4", "--lora-alpha", "8",
+              "--no-prefix-shared", "--batch-size", "2", "--max-input-tokens", "64", "--no-progress"]
+    assert main(common + ["--generated-queries", str(queries), "--pairs", str(queries), "--out", str(tmp_path / "x")]) == 2
+    code = main(common + ["--generated-queries", str(queries), "--corpus", str(corpus), "--init", str(first),
+                          "--languages", "de", "ru", "--out", str(tmp_path / "g2"), "--work-dir", str(tmp_path / "w2")])
+    meta = json.loads((tmp_path / "g2" / "generator.json").read_text())
+    assert code == 0 and meta["training_pairs"] == 3 and meta["config"]["init"] == str(first)

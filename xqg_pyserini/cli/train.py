@@ -42,8 +42,16 @@ def register(sub) -> None:
                                    "per passage for all its targets) with a trimmed output layer. Checkpoints and resumes; logs to "
                                    "<work-dir>/train.log. Defaults: GeneratorTrainConfig.")
     p.add_argument("--pairs", default=None, help='JSONL of {"title","passage","lang","question"} (default: XQuAD)')
+    p.add_argument("--generated-queries", default=None,
+                   help="learn from generated questions (an `xqg generate` output) of --corpus's --split passages "
+                        "instead of XQuAD's: distils the decoding that wrote them (e.g. --contrast) into the adapter")
+    p.add_argument("--corpus", default="collections/xquad/corpus",
+                   help="the corpus --generated-queries was generated from, with split.tsv beside it")
+    allow_incomplete_option(p)
     p.add_argument("--data", default=None, help="XQuAD directory (default: ../shared/data/xquad)")
-    p.add_argument("--split", default="train", help="XQuAD split to learn from (train = articles 0-35)")
+    p.add_argument("--split", default="train",
+                   help="split to learn from: XQuAD's articles (train = 0-35), or with --generated-queries the "
+                        "passages split.tsv gives that split")
     p.add_argument("--allow-test-split", action="store_true",
                    help="allow --split test/all: training on the test articles leaks them into every evaluation")
     p.add_argument("--languages", nargs="+", type=language, default=None,
@@ -54,8 +62,8 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_MODEL)
     _config_options(p, GeneratorTrainConfig, ["base", "lora_r", "lora_alpha", "lr", "prefix_shared", "epochs",
                                               "max_targets", "trim_vocabulary", "batch_size", "max_pairs",
-                                              "max_minutes", "max_input_tokens", "seed", "bf16", "threads"],
-                    lora_r=count, seed=int)
+                                              "max_minutes", "max_input_tokens", "seed", "bf16", "threads", "init"],
+                    lora_r=count, seed=int, init=str)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train_generator)
 
@@ -152,10 +160,12 @@ def run_train_generator(args) -> None:
     if args.split != "train" and not args.pairs and not args.allow_test_split:
         raise InputError(None, f"--split {args.split} trains on the test articles, which leaks them into every "
                                "evaluation; pass --allow-test-split if that is intended")
-    _claim(args.out, "train-generator", args.overwrite, ("generator.json",), [args.pairs, args.data])
+    _claim(args.out, "train-generator", args.overwrite, ("generator.json",),
+           [args.pairs, args.data, args.generated_queries, args.corpus])
     out = train_from_sources(args.out, args.pairs, args.data, args.split, args.languages or XQUAD_LANGUAGES,
                              _config(GeneratorTrainConfig, args), args.work_dir, resume=not args.restart,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, generated_queries=args.generated_queries,
+                             corpus=args.corpus, allow_incomplete=args.allow_incomplete)
     print(f"wrote {out}")
 
 

@@ -2,7 +2,8 @@
 
 ``config`` (:class:`GeneratorTrainConfig` and :class:`RetrieverTrainConfig`: every default and its
 help text, which the CLI reads), ``checkpoint`` (the one fingerprinted, resumable checkpoint format
-both trainers write), ``generator`` (LoRA or full fine-tuning of gemma-3-270m or an mT5), ``data``
+both trainers write), ``pairs`` (the generator's training pairs: XQuAD, a pairs file, or generated questions to distil), ``generator`` (LoRA or
+full fine-tuning of gemma-3-270m or an mT5, from scratch or continuing an adapter), ``data``
 (Tevatron-layout retriever training files, hard negatives mined with our indexes) and ``retriever``
 (contrastive fine-tuning of the shared bi-encoder, optional cross-lingual distillation).
 """
@@ -13,7 +14,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
                "check_retriever_config",
     ".checkpoint": "load_checkpoint save_checkpoint",
     ".shared_prefix": "PassageTargets group_pairs shared_prefix_loss step_plan unshared_loss",
-    ".generator": "Pair batch_plan load_base read_pairs train_from_sources train_generator xquad_pairs",
+    ".pairs": "Pair generated_pairs read_pairs xquad_pairs",
+    ".generator": "batch_plan init_source load_base load_init train_from_sources train_generator",
     ".data": "PassageRef TrainingExample build_training_data mine_negatives read_training_file write_training_file",
     ".retriever": "DEFAULT_NAME Teacher batch_passages contrastive_loss plan_batches train_from_file train_retriever",
 })

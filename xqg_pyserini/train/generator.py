@@ -21,9 +21,9 @@ from typing import Sequence
 import torch
 from safetensors.torch import save_file
 
-from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, read_jsonl, write_json
+from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, quiet_peft
+from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, generator_fingerprint, quiet_peft, resolve_generator
 from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, PASSAGE_FIRST, causal_prompt_ids,
                                              causal_target_ids, seq2seq_prompt)
 from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, save_vocabulary
@@ -32,16 +32,11 @@ from xqg_pyserini.models.gemma import resolve_base
 from xqg_pyserini.train.checkpoint import (digest, fingerprint, load_checkpoint, save_checkpoint, trainable,
                                            work_dir as run_dir)
 from xqg_pyserini.train.config import ATTENTION, GeneratorTrainConfig, check_generator_config
+from xqg_pyserini.train.pairs import Pair, generated_pairs, read_pairs, xquad_pairs
 from xqg_pyserini.train.shared_prefix import group_pairs, shared_prefix_loss, step_plan
 
-
-@dataclass(frozen=True)
-class Pair:
-    """One training example: a passage and a question about it in ``lang``."""
-    title: str
-    passage: str
-    lang: str
-    question: str
+__all__ = ["Pair", "batch_plan", "generated_pairs", "init_source", "load_base", "load_init", "loss_curve",
+           "read_pairs", "train_from_sources", "train_generator", "xquad_pairs"]
 
 
 def load_base(name: str):
@@ -54,16 +49,7 @@ def load_base(name: str):
     return AutoTokenizer.from_pretrained(path), cls.from_pretrained(path, dtype=torch.float32), seq2seq
 
 
-# ----------------------------------------------------------------------------- data
-
-def xquad_pairs(split: str = "train", languages: Sequence[str] = XQUAD_LANGUAGES,
-                data_dir: str | Path | None = None) -> list[Pair]:
-    """XQuAD (passage, question) pairs of one split (TRAIN = articles 0-35)."""
-    from xqg_pyserini.data.benchmarks import load_squad_dir, xquad_training_pairs
-
-    bench = load_squad_dir(data_dir, check_languages(list(languages)))
-    return [Pair(p.title, p.text, q.lang, q.text) for p, q in xquad_training_pairs(bench, split, languages)]
-
+# ----------------------------------------------------------------------------- encoding
 
 def _encode(tokenizer, pair: Pair, seq2seq: bool, cfg: GeneratorTrainConfig) -> tuple[list[int], list[int]]:
     """(input ids, target ids) of one pair."""
@@ -147,6 +133,40 @@ def _wrap(model, cfg: GeneratorTrainConfig, seq2seq: bool):
         return get_peft_model(model, lora)
 
 
+def init_source(cfg: GeneratorTrainConfig) -> Path | None:
+    """The trained generator ``cfg.init`` names, checked against ``cfg`` before any model is loaded:
+    it must be a LoRA adapter of the same base, rank, alpha and target modules."""
+    if not cfg.init:
+        return None
+    path = resolve_generator(cfg.init)
+    if cfg.lora_r <= 0 or not (path / "adapter_config.json").is_file():
+        raise InputError(path, "--init continues a LoRA adapter: it needs a LoRA generator (adapter_config.json) "
+                               "and --lora-r above 0")
+    adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    meta = json.loads((path / "generator.json").read_text(encoding="utf-8")) if (path / "generator.json").is_file() else {}
+    mine = {"base": cfg.base, "r": cfg.lora_r, "lora_alpha": cfg.lora_alpha, "target_modules": sorted(cfg.lora_targets)}
+    theirs = {"base": meta.get("base"), "r": adapter.get("r"), "lora_alpha": adapter.get("lora_alpha"),
+              "target_modules": sorted(adapter.get("target_modules") or [])}
+    differ = [f"{k} {theirs[k]} (this run: {mine[k]})" for k in mine if mine[k] != theirs[k]]
+    if differ:
+        raise InputError(path, "cannot continue this adapter: its " + ", ".join(differ))
+    return path
+
+
+def load_init(model, path: Path) -> None:
+    """Start from the adapter at ``path`` (safetensors, never a pickle): every LoRA weight of ``model``
+    is replaced, and a weight missing on either side is an error rather than a silent fresh start."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = load_file(str(path / "adapter_model.safetensors"))
+    result = set_peft_model_state_dict(model, state)
+    missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+    if missing or getattr(result, "unexpected_keys", None):
+        raise InputError(path, f"adapter does not fit the model: {len(missing)} LoRA weights missing, "
+                               f"{len(result.unexpected_keys)} unexpected")
+
+
 def _steps(model, tokenizer, pairs: Sequence[Pair], cfg: GeneratorTrainConfig, seq2seq: bool,
            languages: Sequence[str]) -> tuple[list, object, list[int] | None]:
     """(the run's steps, ``loss_of(step) -> (loss, pairs)``, kept vocabulary) for either loop:
@@ -194,10 +214,14 @@ def train_generator(pairs: Sequence[Pair], out_dir: str | Path, cfg: GeneratorTr
     torch.set_num_threads(cfg.threads or available_cores())
     out = Path(out_dir)
     work = run_dir(out, work_dir, resume)
-    run = fingerprint(cfg, pairs=len(pairs), data=digest([asdict(p) for p in pairs]), languages=sorted(languages))
+    init = init_source(cfg)
+    run = fingerprint(cfg, pairs=len(pairs), data=digest([asdict(p) for p in pairs]), languages=sorted(languages),
+                      **({"init": generator_fingerprint(init)} if init else {}))
     tokenizer, model, seq2seq = load_base(cfg.base)
     torch.manual_seed(cfg.seed)  # the LoRA initialisation, so that a run is a function of its config
     model = _wrap(model, cfg, seq2seq)
+    if init:
+        load_init(model, init)
     plan, loss_of, vocab = _steps(model, tokenizer, pairs, cfg, seq2seq, languages)
     optimizer = torch.optim.AdamW(list(trainable(model).values()), lr=cfg.lr, weight_decay=0.0)
     total = len(plan)
@@ -292,29 +316,23 @@ def _export(model, tokenizer, out: Path, cfg: GeneratorTrainConfig, seq2seq: boo
 
 # ----------------------------------------------------------------------------- entry point
 
-def read_pairs(path: str | Path) -> list[Pair]:
-    """Training pairs from JSONL: {"title", "passage", "lang", "question"} per line."""
-    pairs = []
-    for number, row in read_jsonl(path):
-        for key in ("passage", "lang", "question"):
-            if not str(row.get(key, "")).strip():
-                raise InputError(path, f"missing or empty field {key!r}", line=number)
-        try:
-            check_languages([row["lang"]])
-        except InputError as err:
-            raise InputError(path, err.problem, line=number) from None
-        pairs.append(Pair(str(row.get("title", "")), str(row["passage"]), row["lang"], str(row["question"])))
-    return pairs
-
-
 def train_from_sources(out: str | Path | None = None, pairs_file: str | Path | None = None,
                        data_dir: str | Path | None = None, split: str = "train",
                        languages: Sequence[str] = XQUAD_LANGUAGES, cfg: GeneratorTrainConfig | None = None,
-                       work_dir: str | Path | None = None, resume: bool = True, progress: bool = False) -> Path:
-    """What ``xqg train-generator`` does: pairs from a JSONL file or XQuAD's TRAIN articles, then train.
-    Settings, languages and pairs are checked before the base model is loaded."""
+                       work_dir: str | Path | None = None, resume: bool = True, progress: bool = False,
+                       generated_queries: str | Path | None = None, corpus: str | Path = "collections/xquad/corpus",
+                       allow_incomplete: bool = False) -> Path:
+    """What ``xqg train-generator`` does: pairs from a JSONL file, from generated queries of a corpus's
+    ``split`` passages, or from XQuAD's ``split`` articles; then train. Settings, the ``init``
+    adapter, languages and pairs are checked before the base model is loaded."""
+    if pairs_file and generated_queries:
+        raise InputError(None, "give training pairs (--pairs) or generated queries (--generated-queries), not both")
     check_generator_config(cfg or GeneratorTrainConfig())
+    init_source(cfg or GeneratorTrainConfig())
     check_languages(list(languages))
-    pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
+    if generated_queries:
+        pairs = generated_pairs(generated_queries, corpus, split, languages, allow_incomplete)
+    else:
+        pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
     target = Path(out) if out else cache_dir("models") / DEFAULT_GENERATOR
     return train_generator(pairs, target, cfg, work_dir, resume=resume, languages=languages, progress=progress)
