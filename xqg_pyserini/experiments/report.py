@@ -140,6 +140,13 @@ def write_reproduction(docs: str | Path = "docs", runs: str | Path = "runs/xquad
     return out
 
 
+#: Stored comparisons of generated files (generation_quality.py results with why and how they were
+#: generated), rendered one section per pattern.
+COMPARISONS = (("generation_vocabulary_language*.json", "A head per language: `--vocabulary language`"),
+               ("generation_distil*.json", "The contrast distilled into the adapter: `train-generator --init "
+                                           "--generated-queries`"))
+
+
 def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path | None = None) -> Path:
     """docs/generation-results.md from the stored measurements: the shipped generator's training
     summary (its generator.json), generation speed per CPU (generation_speed.json) and query
@@ -153,7 +160,7 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
     parts = ["# Generator results", "",
              "Rendered by `xqg report` from `xqg_pyserini/resources/generator/generator.json`, "
              "`docs/generation_speed.json`, `docs/generation_contrast_train.json`, `docs/generation_quality.json` and "
-             "`docs/generation_vocabulary_language*.json`; "
+             "`docs/generation_vocabulary_language*.json`, `docs/generation_distil*.json`; "
              "do not edit by hand.", ""]
     parts += ["## The shipped generator", "",
               f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
@@ -202,10 +209,11 @@ def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path
         parts += ["## Quality", "", f"`{stored.get('command', 'benchmarks/generation_quality.py')}`: language share / "
                   "self-retrieval@1 (multilingual-e5-small among all 240 passages) / distinct, per language.", ""]
         parts += _quality_and_files(stored)
-    vocabulary_runs = sorted(docs.glob("generation_vocabulary_language*.json"))
-    if vocabulary_runs:
-        parts += ["## A head per language: `--vocabulary language`", ""]
-        for path in vocabulary_runs:
+    for pattern, heading in COMPARISONS:
+        runs = sorted(docs.glob(pattern))
+        if runs:
+            parts += [f"## {heading}", ""]
+        for path in runs:
             stored = load(path)
             parts += _generated_and_scored(stored, f"{stored.get('split', 'test').upper()} passages")
     out = docs / "generation-results.md"
