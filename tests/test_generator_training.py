@@ -242,3 +242,18 @@ def test_cli_distils_generated_questions_into_a_continued_adapter(tiny_causal, t
                           "--languages", "de", "ru", "--out", str(tmp_path / "g2"), "--work-dir", str(tmp_path / "w2")])
     meta = json.loads((tmp_path / "g2" / "generator.json").read_text())
     assert code == 0 and meta["training_pairs"] == 3 and meta["config"]["init"] == str(first)
+
+
+def test_shipped_generators_resolve_by_name_and_continue_one_base():
+    """``xqg`` and ``xqg-distil`` are the package's two adapters; the distilled one continues the other
+    (same base and LoRA shape), and says how it was made."""
+    from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, DISTILLED_GENERATOR
+
+    base, distil = resolve_generator("xqg"), resolve_generator("xqg-distil")
+    assert resolve_generator(DISTILLED_GENERATOR) == distil and base != distil
+    metas = [json.loads((d / "generator.json").read_text()) for d in (base, distil)]
+    assert [m["id"] for m in metas] == [DEFAULT_GENERATOR, DISTILLED_GENERATOR]
+    assert metas[1]["config"]["init"] == "xqg" and metas[1]["command"][:3] == ["xqg", "train-generator", "--init"]
+    configs = [json.loads((d / "adapter_config.json").read_text()) for d in (base, distil)]
+    shapes = [(c["r"], c["lora_alpha"], sorted(c["target_modules"])) for c in configs]
+    assert shapes[0] == shapes[1] and metas[0]["base"] == metas[1]["base"]

@@ -19,6 +19,12 @@ from xqg_pyserini.generation.prompts import CAUSAL_TEMPLATE
 from xqg_pyserini.models.gemma import GEMMA_BASE, materialize_gemma, resolve_base
 
 DEFAULT_GENERATOR = "xqg-gemma-3-270m-v3"
+#: The v3 adapter continued on its own contrast-decoded questions (docs/generation.md, "Distilling"):
+#: shipped beside the default, chosen by name until it is measured in the study and the demo.
+DISTILLED_GENERATOR = "xqg-gemma-3-270m-v3-distil"
+#: Shipped generators: the names that select each, its folder under resources/, its id.
+SHIPPED = {("xqg", DEFAULT_GENERATOR): ("generator", DEFAULT_GENERATOR),
+           ("xqg-distil", DISTILLED_GENERATOR): ("generator_distil", DISTILLED_GENERATOR)}
 
 
 @contextlib.contextmanager
@@ -31,25 +37,28 @@ def quiet_peft() -> Iterator[None]:
         yield
 
 
-def shipped_generator_dir() -> Path:
-    """Where the package keeps its trained adapter (present only if small enough to ship)."""
-    return resources_dir() / "generator"
+def shipped_generator_dir(folder: str = "generator") -> Path:
+    """Where the package keeps a trained adapter (present only if small enough to ship)."""
+    return resources_dir() / folder
 
 
 def resolve_generator(spec: str) -> Path:
-    """Directory of a generator: ``xqg`` (our trained adapter: shipped, else the cache), the base
-    ``gemma-3-270m``, or a local directory (a trained generator or a Hugging Face checkpoint)."""
-    if spec in ("xqg", DEFAULT_GENERATOR):
-        for place in (shipped_generator_dir(), cache_dir("models") / DEFAULT_GENERATOR):
-            if (place / "generator.json").exists():
-                return place
-        raise InputError(None, f"generator {spec!r} is not trained yet; build it with: xqg train-generator")
+    """Directory of a generator: ``xqg`` (our trained adapter: shipped, else the cache), ``xqg-distil``
+    (the same, distilled from its contrast decoding), the base ``gemma-3-270m``, or a local directory
+    (a trained generator or a Hugging Face checkpoint)."""
+    for names, (folder, generator_id) in SHIPPED.items():
+        if spec in names:
+            for place in (shipped_generator_dir(folder), cache_dir("models") / generator_id):
+                if (place / "generator.json").exists():
+                    return place
+            raise InputError(None, f"generator {spec!r} is not trained yet; build it with: xqg train-generator "
+                                   "(docs/generation.md)")
     if spec == GEMMA_BASE:
         return materialize_gemma()
     path = Path(spec)
     if not ((path / "config.json").exists() or (path / "generator.json").exists()):
         raise InputError(path, "not a generator: expected a directory with config.json or generator.json "
-                               f"(offline models: 'xqg', {GEMMA_BASE!r})")
+                               f"(offline models: 'xqg', 'xqg-distil', {GEMMA_BASE!r})")
     return path
 
 
