@@ -35,6 +35,7 @@ def register(sub) -> None:
     option(p, "--max-input-tokens", Sampling, type=positive_int)
     option(p, "--seed", Sampling, type=int)
     option(p, "--contrast", Sampling, type=non_negative_float)
+    option(p, "--language-retries", Sampling, type=count)
     option(p, "--shard", generate, type=count, help="this process's shard (0-based)")
     option(p, "--num-shards", generate, type=positive_int, help="split passages by a stable hash of the docid")
     option(p, "--few-shot", generate, type=count, help="worked examples per language in the prompt (base models)")
@@ -65,7 +66,7 @@ def run_generate(args) -> None:
     summary = generate(args.corpus, args.generator, args.languages, args.n, args.out, args.batch_size, args.top_k,
                        args.temperature, args.max_new_tokens, args.max_input_tokens, args.seed, args.shard,
                        args.num_shards, args.split, args.overwrite, not args.no_progress, args.few_shot, args.bf16,
-                       args.threads, args.dtype, args.vocabulary, args.contrast)
+                       args.threads, args.dtype, args.vocabulary, args.contrast, args.language_retries)
     skipped = summary.pop("skipped_empty_passages")
     print(f"wrote {summary['out']}: {summary} (skipped {len(skipped)} empty passages"
           f"{': ' + ' '.join(skipped[:5]) if skipped else ''})")
@@ -85,7 +86,8 @@ def run_generate_ray(args) -> None:
         raise InputError(None, "--ray splits the corpus itself and sets threads per actor (--cpus-per-actor); "
                                "drop --shard/--num-shards, --split and --threads")
     sampling = Sampling(top_k=args.top_k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                        max_input_tokens=args.max_input_tokens, seed=args.seed, contrast=args.contrast)
+                        max_input_tokens=args.max_input_tokens, seed=args.seed, contrast=args.contrast,
+                        language_retries=args.language_retries)
     warn_untrained(args.generator, args.languages or XQUAD_LANGUAGES)
     summary = generate_ray(args.corpus, args.out, args.generator, args.languages, args.n, sampling, args.batch_size,
                            args.few_shot, "bfloat16" if args.bf16 else args.dtype, args.vocabulary,

@@ -33,17 +33,21 @@ class Sampling:
                                         "w*logit(passage-free prompt), favouring what the passage makes likely "
                                         "(prefix-shared generators); default: the generator's own, else 0 (off; "
                                         "1.0 was chosen on TRAIN passages, see docs/generation.md)")
+    language_retries: int | None = _opt(None, "a question the offline language check does not accept (another "
+                                              "language or script, mostly English) is sampled again with a fresh "
+                                              "seed, up to this many times; default: the generator's own, else 0")
 
 
 def settings_dict(sampling: Sampling) -> dict:
-    """The sampling settings a queries file records; ``contrast`` only when used (resolve it first:
-    :func:`~xqg_pyserini.generation.loading.resolve_sampling`), so files written before it existed
-    keep their settings (and cache names)."""
+    """The sampling settings a queries file records; ``contrast`` and ``language_retries`` only when
+    used (resolve them first: :func:`~xqg_pyserini.generation.loading.resolve_sampling`), so files
+    written before they existed keep their settings (and cache names)."""
     from dataclasses import asdict
 
     out = asdict(sampling)
-    if not out["contrast"]:
-        del out["contrast"]
+    for optional in ("contrast", "language_retries"):
+        if not out[optional]:
+            del out[optional]
     return out
 
 

@@ -70,20 +70,29 @@ def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
     return path, meta, resolve_base(meta["base"]) if adapter else path, adapter
 
 
+def _own_setting(spec: str, key: str, default: float) -> float:
+    """A decoding setting a generator's generator.json names (``contrast``, ``language_retries``)."""
+    if spec.startswith(("precomputed:", "ct2:")) or spec == GEMMA_BASE:
+        return default
+    meta = resolve_generator(spec) / "generator.json"
+    return json.loads(meta.read_text()).get(key, default) if meta.exists() else default
+
+
 def generator_contrast(spec: str) -> float:
     """The contrast weight a generator decodes with unless told otherwise: its generator.json's
     ``contrast``, else 0 (off; the shipped generator has none, see its ``contrast_note``)."""
-    if spec.startswith(("precomputed:", "ct2:")) or spec == GEMMA_BASE:
-        return 0.0
-    meta = resolve_generator(spec) / "generator.json"
-    return float(json.loads(meta.read_text()).get("contrast", 0.0)) if meta.exists() else 0.0
+    return float(_own_setting(spec, "contrast", 0.0))
 
 
 def resolve_sampling(spec: str, sampling: Sampling) -> Sampling:
-    """``sampling`` with ``contrast`` left at None replaced by the generator's own."""
+    """``sampling`` with ``contrast`` and ``language_retries`` left at None replaced by the generator's own."""
     from dataclasses import replace
 
-    return sampling if sampling.contrast is not None else replace(sampling, contrast=generator_contrast(spec))
+    if sampling.contrast is None:
+        sampling = replace(sampling, contrast=generator_contrast(spec))
+    if sampling.language_retries is None:
+        sampling = replace(sampling, language_retries=int(_own_setting(spec, "language_retries", 0)))
+    return sampling
 
 
 #: The files whose bytes make a generator what it is (a LoRA adapter, or a full checkpoint).
@@ -197,8 +206,8 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         from transformers import AutoTokenizer
 
         ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
-        return Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base), f"{meta.get('id') or base.name}-ct2-int8",
-                            sampling, meta.get("template"))
+        return _checked(Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base),
+                                     f"{meta.get('id') or base.name}-ct2-int8", sampling, meta.get("template")), sampling)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path, meta, base, adapter = _generator_parts(spec)
@@ -226,11 +235,21 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         vocab = None if vocabulary == "full" else load_vocabulary(path, model.config.vocab_size)
         if vocabulary != "trimmed" and (vocab is not None or vocabulary == "full"):
             gen_id += f"-{vocabulary}vocab"
-        return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype,
-                             per_language=vocabulary == "language")
+        return _checked(FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype,
+                                      per_language=vocabulary == "language"), sampling)
     if dtype == "int8":
         raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
     if sampling.contrast:
         raise InputError(None, "--contrast runs on the prefix-shared CPU decoder only (the xqg generator); "
                                "pass --contrast 0 for this one")
-    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, dtype == "bfloat16")
+    return _checked(HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes,
+                                dtype == "bfloat16"), sampling)
+
+
+def _checked(generator: QueryGenerator, sampling: Sampling) -> QueryGenerator:
+    """``generator``, re-sampling off-language questions when ``sampling.language_retries`` asks for it."""
+    if not sampling.language_retries:
+        return generator
+    from xqg_pyserini.generation.language_check import LanguageChecked
+
+    return LanguageChecked(generator, sampling.language_retries)

@@ -137,7 +137,7 @@ def _machine(generator) -> dict:
     from xqg_pyserini.models.cpu import cpu_label
 
     return {"cpu": cpu_label(), "dtype": getattr(generator, "dtype", "float32"), "threads": torch.get_num_threads(),
-            "decoder": type(generator).__name__}
+            "decoder": type(getattr(generator, "inner", generator)).__name__}
 
 
 def generate_corpus(corpus: str | Path, generator: QueryGenerator, languages: Sequence[str], n: int = 5,
@@ -205,9 +205,14 @@ def generate_into(target: Path, passages: Sequence[CorpusPassage], generator: Qu
     done = resume_state(target, n)
     todo = [Request(p.docid, lang, p.title, p.text) for p in passages if p.text for lang in languages
             if (p.docid, lang) not in done]
-    cut_before = getattr(generator, "truncated", 0)
+    before = {key: getattr(generator, key, 0) for key in ("truncated", "resampled", "off_language")}
     stats = _run(generator, todo, n, batch_size, chunk_batches, target, progress)
-    return {"groups_resumed": len(done), **stats, "truncated_passages": getattr(generator, "truncated", 0) - cut_before}
+    stats = {"groups_resumed": len(done), **stats,
+             "truncated_passages": getattr(generator, "truncated", 0) - before["truncated"]}
+    if hasattr(generator, "resampled"):  # language-checked: rows sampled again, questions kept off-language
+        stats.update(language_resampled=generator.resampled - before["resampled"],
+                     off_language_kept=generator.off_language - before["off_language"])
+    return stats
 
 
 def mark_complete(target: Path, summary: dict) -> None:
@@ -294,7 +299,8 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
              max_input_tokens: int | None = None, seed: int | None = None, shard: int = 0,
              num_shards: int = 1, split: str | None = None, overwrite: bool = False, progress: bool = True,
              few_shot: int = 0, bf16: bool = False, threads: int | None = None, dtype: str = "auto",
-             vocabulary: str = "trimmed", contrast: float | None = None) -> dict:
+             vocabulary: str = "trimmed", contrast: float | None = None,
+             language_retries: int | None = None) -> dict:
     """What ``xqg generate`` does: load a generator by name and generate over a corpus.
 
     ``generator``: ``xqg`` (our trained adapter), ``gemma-3-270m`` (untuned base; use ``few_shot``),
@@ -317,9 +323,11 @@ def generate(corpus: str | Path, generator: str = "xqg", languages: Sequence[str
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     check_vocabulary(vocabulary)
     given = dict(top_k=top_k, temperature=temperature, max_new_tokens=max_new_tokens,
-                 max_input_tokens=max_input_tokens, seed=seed, contrast=contrast)
+                 max_input_tokens=max_input_tokens, seed=seed, contrast=contrast, language_retries=language_retries)
     if contrast is not None and contrast < 0:
         raise InputError(None, f"contrast must be at least 0, not {contrast}")
+    if language_retries is not None and language_retries < 0:
+        raise InputError(None, f"language_retries must be at least 0, not {language_retries}")
     sampling = replace(Sampling(), **{k: v for k, v in given.items() if v is not None})
     if not any(p.text for p in read_corpus(corpus)):  # bad corpus lines fail before a model is loaded
         raise InputError(corpus, "no passage has text; nothing to generate queries for")
