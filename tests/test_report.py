@@ -36,7 +36,7 @@ def test_generation_report_renders_each_stored_comparison_under_its_heading(tmp_
     (docs / "generation_distil_test.json").write_text(json.dumps({
         "command": "score it", "passages": 60, "why": "Distilled.", "generate_commands": ["xqg generate A"],
         "tables": {"student": {"de": row, "all": row}}, "files": {}}))
-    text = write_generation_report(docs, gen).read_text()
+    text = write_generation_report(docs, [gen]).read_text()
     assert "## The contrast distilled into the adapter" in text and "## A head per language" not in text
     assert "Distilled. Generated with `xqg generate A`; scored with `score it` (60 TEST passages" in text
     assert "| de | 1.00 / 0.62 / 0.99 |" in text

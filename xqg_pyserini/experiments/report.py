@@ -147,34 +147,42 @@ COMPARISONS = (("generation_vocabulary_language*.json", "A head per language: `-
                                            "--generated-queries`"))
 
 
-def write_generation_report(docs: str | Path = "docs", generator_dir: str | Path | None = None) -> Path:
-    """docs/generation-results.md from the stored measurements: the shipped generator's training
-    summary (its generator.json), generation speed per CPU (generation_speed.json) and query
-    quality (generation_quality.json)."""
-    docs = Path(docs)
-    if generator_dir is None:
-        from xqg_pyserini.generation.loading import shipped_generator_dir
-
-        generator_dir = shipped_generator_dir()
-    meta = load(Path(generator_dir) / "generator.json")
-    parts = ["# Generator results", "",
-             "Rendered by `xqg report` from `xqg_pyserini/resources/generator/generator.json`, "
-             "`docs/generation_speed.json`, `docs/generation_contrast_train.json`, `docs/generation_quality.json` and "
-             "`docs/generation_vocabulary_language*.json`, `docs/generation_distil*.json`; "
-             "do not edit by hand.", ""]
-    parts += ["## The shipped generator", "",
-              f"`{meta.get('id')}`: {meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
-              f"{', '.join(meta['config'].get('lora_targets', []))}, trained with "
-              f"`{' '.join(meta.get('command', ['xqg', 'train-generator']))}`. {meta.get('command_note', '')}", "",
-              markdown_table(["pairs seen", "training pairs", "epochs", "passages", "steps", "minutes", "CPU", "threads",
-                              "first loss", "final loss (mean of last 20 steps)", "kept vocabulary"],
-                             [[meta.get("pairs_seen"), meta.get("training_pairs"), meta.get("epochs_seen"),
-                               meta.get("passages"), meta.get("steps"), meta.get("train_minutes"), meta.get("cpu"),
-                               meta.get("threads"), meta.get("first_loss"), meta.get("final_loss_mean20"),
-                               meta.get("vocabulary")]]), ""]
+def _training_summary(meta: dict, default: bool) -> list[str]:
+    """One shipped generator: what it is, the command that trained it, its log summary and loss curve."""
+    parts = [f"### `{meta.get('id')}`{' (the default, `xqg`)' if default else ''}", "",
+             f"{meta.get('base')} + LoRA r={meta['config'].get('lora_r')} on "
+             f"{', '.join(meta['config'].get('lora_targets', []))}, trained with "
+             f"`{' '.join(meta.get('command', ['xqg', 'train-generator']))}`. {meta.get('command_note', '')}", "",
+             markdown_table(["pairs seen", "training pairs", "epochs", "passages", "steps", "minutes", "CPU", "threads",
+                             "first loss", "final loss (mean of last 20 steps)", "kept vocabulary"],
+                            [[meta.get("pairs_seen"), meta.get("training_pairs"), meta.get("epochs_seen"),
+                              meta.get("passages"), meta.get("steps"), meta.get("train_minutes"), meta.get("cpu"),
+                              meta.get("threads"), meta.get("first_loss"), meta.get("final_loss_mean20"),
+                              meta.get("vocabulary")]]), ""]
+    if meta.get("language_retries"):
+        parts += [f"Decodes with `language_retries: {meta['language_retries']}`: {meta.get('language_retries_note', '')}", ""]
     if meta.get("loss_curve"):
         parts += ["Loss curve (mean per window of steps):", "",
                   markdown_table(["steps", "loss"], [[w["steps"], w["loss"]] for w in meta["loss_curve"]]), ""]
+    return parts
+
+
+def write_generation_report(docs: str | Path = "docs", generator_dirs: Sequence[str | Path] | None = None) -> Path:
+    """docs/generation-results.md from the stored measurements: the shipped generators' training
+    summaries (their generator.json, the default first), generation speed per CPU
+    (generation_speed.json) and query quality (generation_quality.json and the comparisons)."""
+    docs = Path(docs)
+    if generator_dirs is None:
+        from xqg_pyserini.generation.loading import SHIPPED, shipped_generator_dir
+
+        generator_dirs = [shipped_generator_dir(folder) for folder, _ in SHIPPED.values()]
+    parts = ["# Generator results", "",
+             "Rendered by `xqg report` from the shipped generators' `generator.json` (`xqg_pyserini/resources/`), "
+             "`docs/generation_speed.json`, `docs/generation_contrast_train.json`, `docs/generation_quality.json` and "
+             "`docs/generation_vocabulary_language*.json`, `docs/generation_distil*.json`; "
+             "do not edit by hand.", "", "## The shipped generators", ""]
+    for number, generator_dir in enumerate(generator_dirs):
+        parts += _training_summary(load(Path(generator_dir) / "generator.json"), default=number == 0)
     vocab_path = docs / "generation_vocabulary.json"
     if vocab_path.exists():
         v = load(vocab_path)
@@ -246,7 +254,8 @@ def _quality_and_files(stored: dict) -> list[str]:
                                    f.get("queries_written"), f.get("seconds"), f.get("queries_per_second"),
                                    f.get("cpu"), f.get("dtype"), f.get("threads"),
                                    ", ".join(f"{k}={v}" for k, v in (f.get("sampling") or {}).items()
-                                             if k in ("top_k", "temperature", "max_new_tokens", "seed", "contrast"))]
+                                             if k in ("top_k", "temperature", "max_new_tokens", "seed", "contrast",
+                                                      "language_retries"))]
                                   for name, f in files.items()]), ""]
     return parts
 

@@ -45,7 +45,7 @@ class GeneratorTrainConfig:
     checkpoint_every: int = _opt(25, "optimizer steps between checkpoints")
     threads: int | None = _opt(None, "torch threads (default: the cores available)")
     bf16: bool = _opt(False, "bfloat16 autocast (about 4x faster on AVX512-BF16 CPUs)")
-    init: str | None = _opt(None, "continue from a trained LoRA generator (xqg = the shipped one, or its directory) "
+    init: str | None = _opt(None, "continue from a trained LoRA generator (xqg or xqg-v3, the shipped ones, or a directory) "
                                   "instead of a fresh adapter; its LoRA settings and base must match")
 
 

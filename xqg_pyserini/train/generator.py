@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 from xqg_pyserini.data.io import InputError, atomic_dir, cache_dir, write_json
 from xqg_pyserini.data.languages import XQUAD_LANGUAGES, check_languages
-from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, generator_fingerprint, quiet_peft, resolve_generator
+from xqg_pyserini.generation.loading import TRAINED_GENERATOR, generator_fingerprint, quiet_peft, resolve_generator
 from xqg_pyserini.generation.prompts import (CAUSAL_TEMPLATE, PAPER_PROMPT, PASSAGE_FIRST, causal_prompt_ids,
                                              causal_target_ids, seq2seq_prompt)
 from xqg_pyserini.generation.vocab import OutputHead, build_vocabulary, save_vocabulary
@@ -334,5 +334,5 @@ def train_from_sources(out: str | Path | None = None, pairs_file: str | Path | N
         pairs = generated_pairs(generated_queries, corpus, split, languages, allow_incomplete)
     else:
         pairs = read_pairs(pairs_file) if pairs_file else xquad_pairs(split, languages, data_dir)
-    target = Path(out) if out else cache_dir("models") / DEFAULT_GENERATOR
+    target = Path(out) if out else cache_dir("models") / TRAINED_GENERATOR
     return train_generator(pairs, target, cfg, work_dir, resume=resume, languages=languages, progress=progress)
