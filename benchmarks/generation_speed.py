@@ -11,14 +11,15 @@ Backends:
   (on the AVX512-BF16 EPYC plain bf16 generate falls back from oneDNN on the 262k-wide output layer). Both paths get the same calls (the default batching: whole passages,
   about 110 rows per call).
 - ``fast``: the default path (``--dtype auto``, trimmed vocabulary, one prefill per passage, the
-  generator's own contrast; the stored AVX2 run of 2026-12-02 was made while the shipped default
-  was 1.0, and its contrast column says so).
+  generator's own contrast and language check: off-language questions sampled again; the stored
+  AVX2 run of 2026-12-02 was made while the shipped default's contrast was 1.0, and its contrast
+  column says so).
 - ``fast-nocontrast``: the same with ``--contrast 0`` (the shipped default since): the cost of the contrast.
 - ``fast-<dtype>`` / ``fast-fullvocab`` / ``fast-languagevocab``: the same decoder with another dtype, the whole
   262k head, or a head per language (``--vocabulary language``).
 
-``plain`` samples without the contrast (transformers has no prefix-shared twin rows), so its ratio to
-``fast`` compares a plain decoder doing less work per question.
+``plain`` samples without the contrast (transformers has no prefix-shared twin rows) and without the
+language check, so its ratio to ``fast`` compares a plain decoder doing less work per question.
 
 Prints a table with the CPU model, questions/s and the ratio to ``plain``; ``--json`` merges the
 results into a file keyed by CPU model (so runs on different CPUs sit side by side), from which
@@ -63,7 +64,8 @@ def _loader(backend: str, generator: str, sampling):
 
     if backend.startswith("plain"):  # plain torch has no int8 generate path, and no contrast
         dtype = backend.split("-", 1)[1] if "-" in backend else "bfloat16" if pick_dtype() == "bfloat16" else "float32"
-        return load_generator(generator, replace(sampling, contrast=0.0), dtype=dtype, fast=False), "plain", dtype
+        plain = replace(sampling, contrast=0.0, language_retries=0)
+        return load_generator(generator, plain, dtype=dtype, fast=False), "plain", dtype
     if backend == "fast-nocontrast":
         gen = load_generator(generator, replace(sampling, contrast=0.0), dtype="auto")
     elif backend in ("fast-fullvocab", "fast-languagevocab"):
@@ -115,7 +117,8 @@ def main() -> None:
         seconds = time.perf_counter() - started
         count = len(passages) * len(args.languages) * args.n
         empty = sum(1 for qs in queries for q in qs if not q)
-        results[backend] = {"dtype": dtype, "contrast": gen.sampling.contrast or 0.0, "seconds": round(seconds, 1), "questions": count, "empty": empty,
+        results[backend] = {"generator": gen.id, "dtype": dtype, "contrast": gen.sampling.contrast or 0.0,
+                            "language_retries": gen.sampling.language_retries or 0, "seconds": round(seconds, 1), "questions": count, "empty": empty,
                             "questions_per_s": round(count / seconds, 3), "example": queries[0][0]}
         print(backend, json.dumps(results[backend], ensure_ascii=False), flush=True)
         del gen

@@ -201,12 +201,14 @@ def write_generation_report(docs: str | Path = "docs", generator_dirs: Sequence[
         for cpu, run in load(speed_path).items():
             plain = [r for name, r in run["results"].items() if name.startswith("plain")]
             base = max(plain, key=lambda r: r["questions_per_s"]) if plain else None  # the fastest plain dtype
-            rows = [[name, r["dtype"], r.get("contrast", 0.0), f"{r['questions_per_s']:.2f}", r["seconds"],
+            rows = [[name, r.get("generator") or f"{run.get('generator')} (as named then)", r["dtype"], r.get("contrast", 0.0),
+                     r.get("language_retries", 0), f"{r['questions_per_s']:.2f}", r["seconds"],
                      f"{r['questions_per_s'] / base['questions_per_s']:.1f}x" if base else "-"]
                     for name, r in run["results"].items()]
             parts += [f"**{cpu}**, {run['threads']} threads, {run['passages']} TEST passages x "
                       f"{len(run['languages'])} languages x n={run['n']} ({run['date']}):", "",
-                      markdown_table(["path", "dtype", "contrast", "questions/s", "seconds", "vs plain"], rows), ""]
+                      markdown_table(["path", "generator", "dtype", "contrast", "language retries", "questions/s",
+                                      "seconds", "vs plain"], rows), ""]
     contrast_path = docs / "generation_contrast_train.json"
     if contrast_path.exists():
         parts += ["## The contrast weight, chosen on TRAIN passages", ""]
