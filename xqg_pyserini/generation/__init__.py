@@ -2,7 +2,7 @@
 
 ``config`` (:class:`Request`, :class:`Sampling`), ``prompts`` (the generator's input, shared with
 training), ``backends`` (Hugging Face seq2seq and
-causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``fast`` (the prefix-shared decoder: one prefill per passage, rows
+causal LMs, CTranslate2, precomputed files, behind one ``generate(requests, n)``), ``language_check`` (off-language questions sampled again), ``fast`` (the prefix-shared decoder: one prefill per passage, rows
 leave when done), ``vocab`` (the trimmed output head), ``loading`` (a generator from a spec such as ``xqg``), ``runner`` (sharding, batching, resume: ``generate``) and
 ``queries`` (the generated-query format and its one reader, ``read_queries``; a file or a directory of
 parts) and ``distributed`` (``generate_ray``: the same generation on a Ray cluster). No torch at import.
@@ -16,7 +16,8 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".queries": "check_complete check_query_row iter_query_rows locate queries_sha256 query_files read_queries",
     ".config": "VOCABULARIES QueryGenerator Request Sampling check_vocabulary",
     ".backends": "Ct2Generator HFGenerator PrecomputedGenerator RowSampler clean_query row_seed",
-    ".loading": "DEFAULT_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "
+    ".language_check": "LanguageChecked retry_seed",
+    ".loading": "DEFAULT_GENERATOR TRAINED_GENERATOR ct2_model few_shot_prefixes generator_fingerprint load_generator resolve_generator "
                 "shipped_generator_dir",
     ".prompts": "CAUSAL_TEMPLATE PAPER_PROMPT PASSAGE_FIRST causal_prompt causal_prompt_ids causal_target_ids prefix_ids "
                 "seq2seq_prompt suffix_ids target_ids",
