@@ -15,6 +15,7 @@ Backends:
   AVX2 run of 2026-12-02 was made while the shipped default's contrast was 1.0, and its contrast
   column says so).
 - ``fast-nocontrast``: the same with ``--contrast 0`` (the shipped default since): the cost of the contrast.
+- ``fast-nocheck``: the same with ``--language-retries 0``: the cost of the language check.
 - ``fast-<dtype>`` / ``fast-fullvocab`` / ``fast-languagevocab``: the same decoder with another dtype, the whole
   262k head, or a head per language (``--vocabulary language``).
 
@@ -68,6 +69,8 @@ def _loader(backend: str, generator: str, sampling):
         return load_generator(generator, plain, dtype=dtype, fast=False), "plain", dtype
     if backend == "fast-nocontrast":
         gen = load_generator(generator, replace(sampling, contrast=0.0), dtype="auto")
+    elif backend == "fast-nocheck":
+        gen = load_generator(generator, replace(sampling, language_retries=0), dtype="auto")
     elif backend in ("fast-fullvocab", "fast-languagevocab"):
         gen = load_generator(generator, sampling, dtype="auto", vocabulary=backend[5:-5])
     else:
