@@ -245,17 +245,17 @@ def test_cli_distils_generated_questions_into_a_continued_adapter(tiny_causal, t
 
 
 def test_shipped_generators_resolve_by_name_and_continue_one_base():
-    """``xqg`` (also ``xqg-distil``) and ``xqg-v3`` are the package's two adapters; the default
-    continues v3 (same base and LoRA shape), and says how it was made."""
-    from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, TRAINED_GENERATOR
+    """``xqg`` (also ``xqg-v3``) and ``xqg-distil`` are the package's two adapters; the distilled one
+    continues the default (same base and LoRA shape), and says how it was made."""
+    from xqg_pyserini.generation.loading import DEFAULT_GENERATOR, DISTILLED_GENERATOR
 
-    default, v3 = resolve_generator("xqg"), resolve_generator("xqg-v3")
-    assert resolve_generator("xqg-distil") == resolve_generator(DEFAULT_GENERATOR) == default and default != v3
-    assert resolve_generator(TRAINED_GENERATOR) == v3
-    metas = [json.loads((d / "generator.json").read_text()) for d in (v3, default)]
-    assert [m["id"] for m in metas] == [TRAINED_GENERATOR, DEFAULT_GENERATOR]
+    v3, default = resolve_generator("xqg-v3"), resolve_generator("xqg")  # default: the first of the pair below
+    distil = resolve_generator("xqg-distil")
+    assert v3 == default == resolve_generator(DEFAULT_GENERATOR) and resolve_generator(DISTILLED_GENERATOR) == distil
+    metas = [json.loads((d / "generator.json").read_text()) for d in (default, distil)]
+    assert [m["id"] for m in metas] == [DEFAULT_GENERATOR, DISTILLED_GENERATOR]
     assert metas[1]["command"][:4] == ["xqg", "train-generator", "--init", "xqg-v3"]
     assert metas[1]["language_retries"] == 3 and not metas[0].get("language_retries")
-    configs = [json.loads((d / "adapter_config.json").read_text()) for d in (v3, default)]
+    configs = [json.loads((d / "adapter_config.json").read_text()) for d in (default, distil)]
     shapes = [(c["r"], c["lora_alpha"], sorted(c["target_modules"])) for c in configs]
     assert shapes[0] == shapes[1] and metas[0]["base"] == metas[1]["base"]

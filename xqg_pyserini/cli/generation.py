@@ -16,9 +16,9 @@ def register(sub) -> None:
                                    "output whatever --batch-size or sharding; a killed run resumes where it stopped.")
     p.add_argument("--corpus", required=True, help="Pyserini JsonCollection (.jsonl file or directory)")
     option(p, "--generator", generate,
-           help="xqg (our adapter, also xqg-distil: v3 distilled from its contrast decoding, with a language "
-                "check), xqg-v3 (the adapter trained on XQuAD TRAIN that it continues), gemma-3-270m (untuned base), "
-                "a local HF or trained-generator directory (e.g. an mT5 checkpoint), or precomputed:FILE")
+           help="xqg (our adapter, trained on XQuAD TRAIN; also xqg-v3), xqg-distil (it, distilled from its "
+                "contrast decoding, with a language check: sharper questions, a smaller fusion gain), gemma-3-270m "
+                "(untuned base), a local HF or trained-generator directory (e.g. an mT5 checkpoint), or precomputed:FILE")
     p.add_argument("--languages", nargs="+", type=language, default=None,
                    help="target languages (default: the 11 XQuAD ones)")
     option(p, "--queries-per-language", generate, "n", aliases=("-n",), type=positive_int,

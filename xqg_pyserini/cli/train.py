@@ -56,7 +56,7 @@ def register(sub) -> None:
                    help="allow --split test/all: training on the test articles leaks them into every evaluation")
     p.add_argument("--languages", nargs="+", type=language, default=None,
                    help="question languages (default: the 11 XQuAD ones)")
-    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-v3, the adapter xqg-v3 names)")
+    p.add_argument("--out", default=None, help="generator directory (default: <cache>/models/xqg-gemma-3-270m-v3)")
     p.add_argument("--work-dir", default=None, help="checkpoint and log directory (default: <cache>/train/<out name>)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_MODEL)
