@@ -4,8 +4,9 @@
 Why: a small generator sometimes copies an English phrase of its passage whole ("Miller-Rabin
 primality test 是快速的方法吗？") or drifts into another target language's script; for an index
 built for Chinese questions that question is mostly English. Sampling the row again costs little
-(about 1 row in 50 for Hindi and Chinese with ``xqg-distil``) and keeps the file's shape: n
-questions per (passage, language), the last attempt kept when every attempt fails.
+(``xqg-distil`` on 60 TEST passages, n=5: 9 of 300 Hindi rows, 12 of 300 Chinese, 1 Vietnamese,
+none of the other languages') and keeps the file's shape: n questions per (passage, language), the
+last attempt kept when every attempt fails.
 
 Seeds: attempt a of question i of (docid, lang) samples with seed
 ``retry_seed(seed, a, i)`` (then, as always, per row from (that seed, docid, lang, 0)), so a
