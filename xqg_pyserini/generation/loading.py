@@ -72,29 +72,30 @@ def _generator_parts(spec: str) -> tuple[Path, dict, Path, bool]:
     return path, meta, resolve_base(meta["base"]) if adapter else path, adapter
 
 
-def _own_setting(spec: str, key: str, default: float) -> float:
-    """A decoding setting a generator's generator.json names (``contrast``, ``language_retries``)."""
+def _own_settings(spec: str) -> dict:
+    """The decoding settings a generator's generator.json names (``contrast``, ``language_retries``)."""
     if spec.startswith(("precomputed:", "ct2:")) or spec == GEMMA_BASE:
-        return default
+        return {}
     meta = resolve_generator(spec) / "generator.json"
-    return json.loads(meta.read_text()).get(key, default) if meta.exists() else default
+    return json.loads(meta.read_text()) if meta.exists() else {}
 
 
 def generator_contrast(spec: str) -> float:
     """The contrast weight a generator decodes with unless told otherwise: its generator.json's
     ``contrast``, else 0 (off; the shipped generator has none, see its ``contrast_note``)."""
-    return float(_own_setting(spec, "contrast", 0.0))
+    return float(_own_settings(spec).get("contrast", 0.0))
 
 
 def resolve_sampling(spec: str, sampling: Sampling) -> Sampling:
     """``sampling`` with ``contrast`` and ``language_retries`` left at None replaced by the generator's own."""
     from dataclasses import replace
 
-    if sampling.contrast is None:
-        sampling = replace(sampling, contrast=generator_contrast(spec))
-    if sampling.language_retries is None:
-        sampling = replace(sampling, language_retries=int(_own_setting(spec, "language_retries", 0)))
-    return sampling
+    if sampling.contrast is not None and sampling.language_retries is not None:
+        return sampling
+    own = _own_settings(spec)
+    return replace(sampling, contrast=float(own.get("contrast", 0.0)) if sampling.contrast is None else sampling.contrast,
+                   language_retries=int(own.get("language_retries", 0)) if sampling.language_retries is None
+                   else sampling.language_retries)
 
 
 #: The files whose bytes make a generator what it is (a LoRA adapter, or a full checkpoint).
@@ -180,6 +181,19 @@ def few_shot_prefixes(languages: Sequence[str], k: int = 2, passage_chars: int =
 def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0,
                    languages: Sequence[str] = (), bf16: bool = False, dtype: str = "auto",
                    fast: bool = True, vocabulary: str = "trimmed", device: str = "cpu") -> QueryGenerator:
+    """A generator from a spec (see :func:`_load_backend`), re-sampling off-language questions when
+    ``sampling.language_retries`` (resolved: the generator's own unless given) asks for it."""
+    sampling = resolve_sampling(spec, sampling)
+    generator = _load_backend(spec, sampling, few_shot, languages, bf16, dtype, fast, vocabulary, device)
+    if not sampling.language_retries or spec.startswith("precomputed:"):  # stored questions do not change
+        return generator
+    from xqg_pyserini.generation.language_check import LanguageChecked
+
+    return LanguageChecked(generator, sampling.language_retries)
+
+
+def _load_backend(spec: str, sampling: Sampling, few_shot: int, languages: Sequence[str], bf16: bool, dtype: str,
+                  fast: bool, vocabulary: str, device: str) -> QueryGenerator:
     """A generator from a spec: ``precomputed:PATH``; ``ct2:SPEC`` (CTranslate2 int8 of a causal
     generator); a trained-generator directory (generator.json: our LoRA adapter or a full
     checkpoint); a Hugging Face checkpoint directory; ``gemma-3-270m`` (the untuned base, with
@@ -199,7 +213,6 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
     if dtype not in DTYPES:
         raise InputError(None, f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     dtype = pick_dtype() if dtype == "auto" else dtype
-    sampling = resolve_sampling(spec, sampling)
     if spec.startswith("precomputed:"):
         return PrecomputedGenerator(spec.split(":", 1)[1])
     if spec.startswith("ct2:"):
@@ -208,8 +221,8 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         from transformers import AutoTokenizer
 
         ct2_dir, base, meta = ct2_model(spec.split(":", 1)[1])
-        return _checked(Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base),
-                                     f"{meta.get('id') or base.name}-ct2-int8", sampling, meta.get("template")), sampling)
+        return Ct2Generator(ct2_dir, AutoTokenizer.from_pretrained(base), f"{meta.get('id') or base.name}-ct2-int8",
+                            sampling, meta.get("template"))
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path, meta, base, adapter = _generator_parts(spec)
@@ -237,21 +250,11 @@ def load_generator(spec: str, sampling: Sampling = Sampling(), few_shot: int = 0
         vocab = None if vocabulary == "full" else load_vocabulary(path, model.config.vocab_size)
         if vocabulary != "trimmed" and (vocab is not None or vocabulary == "full"):
             gen_id += f"-{vocabulary}vocab"
-        return _checked(FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype,
-                                      per_language=vocabulary == "language"), sampling)
+        return FastGenerator(model, tokenizer, gen_id, sampling, meta["template"], vocab, dtype,
+                             per_language=vocabulary == "language")
     if dtype == "int8":
         raise InputError(None, "int8 runs on the prefix-shared decoder only (or use ct2:SPEC)")
     if sampling.contrast:
         raise InputError(None, "--contrast runs on the prefix-shared CPU decoder only (the xqg generator); "
                                "pass --contrast 0 for this one")
-    return _checked(HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes,
-                                dtype == "bfloat16"), sampling)
-
-
-def _checked(generator: QueryGenerator, sampling: Sampling) -> QueryGenerator:
-    """``generator``, re-sampling off-language questions when ``sampling.language_retries`` asks for it."""
-    if not sampling.language_retries:
-        return generator
-    from xqg_pyserini.generation.language_check import LanguageChecked
-
-    return LanguageChecked(generator, sampling.language_retries)
+    return HFGenerator(model, tokenizer, gen_id, sampling, meta.get("template"), prefixes, dtype == "bfloat16")
